@@ -1,0 +1,78 @@
+# tcprare: see README.md. `make` builds the library and the wrapper into build/.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR = $(PREFIX)/bin
+LIBDIR = $(PREFIX)/lib/tcprare
+MANDIR = $(PREFIX)/share/man
+VERSION = 0.1.0
+
+CC ?= cc
+BUILD ?= build
+WARN = -Wall -Wextra -Werror
+CFLAGS ?= -O2 -g
+BASE_CFLAGS = -std=gnu11 $(WARN) -D_GNU_SOURCE -DTCPRARE_VERSION='"$(VERSION)"'
+LIB_CFLAGS = $(BASE_CFLAGS) -fPIC -fvisibility=hidden
+LIB_LDFLAGS = -shared -Wl,-z,relro,-z,now -Wl,--no-undefined
+LIB_LIBS = -ldl -lpthread
+
+# make SANITIZE=1: AddressSanitizer + UndefinedBehaviorSanitizer, into build-asan/.
+ifeq ($(SANITIZE),1)
+BUILD = build-asan
+CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LIB_LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRCS = $(wildcard shim/*.c)
+LIB_SRCS := $(filter-out shim/tcprare.c,$(LIB_SRCS))
+LIB_OBJS = $(LIB_SRCS:shim/%.c=$(BUILD)/obj/%.o)
+HEADERS = $(wildcard shim/*.h)
+TEST_PROGS = $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(wildcard tests/progs/*.c))
+EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+
+.PHONY: all test test-sanitize demo bench install uninstall clean musl
+all: $(BUILD)/libtcprare.so $(BUILD)/tcprare $(TEST_PROGS) $(EXAMPLES)
+
+$(BUILD)/obj/%.o: shim/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libtcprare.so: $(LIB_OBJS)
+	$(CC) $(CFLAGS) $(LIB_LDFLAGS) -o $@ $^ $(LIB_LIBS)
+
+$(BUILD)/tcprare: shim/tcprare.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -DTCPRARE_LIBDIR='"$(LIBDIR)"' -o $@ $<
+
+$(BUILD)/progs/%: tests/progs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< -lpthread
+
+$(BUILD)/examples/%: examples/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $<
+
+# The suite runs against $(BUILD); tests/run finds or installs bats.
+test: all
+	TCPRARE_BUILD=$(CURDIR)/$(BUILD) SANITIZE=$(SANITIZE) tests/run
+
+test-sanitize:
+	$(MAKE) SANITIZE=1 test
+
+# Portability check: the library must also build against musl.
+musl:
+	$(MAKE) BUILD=build-musl CC=musl-gcc build-musl/libtcprare.so
+
+install: $(BUILD)/libtcprare.so $(BUILD)/tcprare
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
+	install -m 0755 $(BUILD)/libtcprare.so $(DESTDIR)$(LIBDIR)/libtcprare.so
+	install -m 0755 $(BUILD)/tcprare $(DESTDIR)$(BINDIR)/tcprare
+	install -m 0644 docs/tcprare.1 $(DESTDIR)$(MANDIR)/man1/tcprare.1
+	install -m 0644 docs/libtcprare.7 $(DESTDIR)$(MANDIR)/man7/libtcprare.7
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libtcprare.so $(DESTDIR)$(BINDIR)/tcprare \
+	      $(DESTDIR)$(MANDIR)/man1/tcprare.1 $(DESTDIR)$(MANDIR)/man7/libtcprare.7
+	-rmdir $(DESTDIR)$(LIBDIR)
+
+clean:
+	rm -rf build build-asan build-musl

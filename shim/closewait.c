@@ -1,0 +1,77 @@
+#include "closewait.h"
+#include "config.h"
+#include "fdstate.h"
+#include "log.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#ifndef POLLRDHUP
+#define POLLRDHUP 0x2000
+#endif
+
+/* Whose writes are guarded. A peer that shut down only its sending side and still reads looks the
+ * same from here as one that closed (CLOSE_WAIT either way), and a server answering such a client
+ * must get its whole response through. The seed's loss is a client's: so by default only sockets
+ * this process connected are guarded; TCPRARE_CLOSEWAIT_SCOPE=all adds accepted, inherited and
+ * received ones. Once the program has read EOF or shut down reading itself, it knows the peer is
+ * done sending and writes on purpose: never interfere then. */
+static bool in_scope(const struct fd_facts *f)
+{
+	if (f->read_eof || f->shut_rd || f->shut_wr)
+		return false;
+	if (f->origin == FD_CONNECTED)
+		return true;
+	return config.closewait_scope_all && f->origin != FD_LISTENING && f->origin != FD_CREATED;
+}
+
+/* Has the peer's FIN arrived? POLLRDHUP is right even with unread data queued before the FIN (a
+ * MSG_PEEK read would return that data). A pending error (POLLERR, or POLLHUP after RST) makes the
+ * kernel fail the write itself: nothing would be lost, so that is not ours to refuse. */
+static bool peer_fin_arrived(int fd)
+{
+	int saved = errno;
+	struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+	bool fin = poll(&p, 1, 0) == 1 && (p.revents & POLLRDHUP) && !(p.revents & (POLLERR | POLLHUP | POLLNVAL));
+	errno = saved;
+	return fin;
+}
+
+static bool ports_listed(int fd)
+{
+	unsigned int local, peer;
+	if (config.port_ranges == 0)
+		return true;
+	fdstate_ports(fd, &local, &peer);
+	return config_port_listed(local) || config_port_listed(peer);
+}
+
+bool closewait_refuses(int fd, size_t len, int flags)
+{
+	if (config.closewait == MODE_OFF)
+		return false;
+	uint32_t idle_ms = fdstate_note_write(fd);
+	struct fd_facts facts;
+	if (!fdstate_get(fd, &facts) || !in_scope(&facts))
+		return false;
+	if (!facts.peer_fin) {
+		/* A busy stream pays nothing: the FIN can only matter after a pause. */
+		if (idle_ms < config.closewait_idle_ms || !peer_fin_arrived(fd) || !fdstate_still_same(fd))
+			return false;
+		fdstate_note_peer_fin(fd);
+	}
+	if (!ports_listed(fd))
+		return false;
+
+	if (config.closewait == MODE_OBSERVE) {
+		LOG_EVENT(EV_CLOSEWAIT_OBSERVED, fd, FIELD_NUM("bytes", len), FIELD_NUM("idle_ms", idle_ms));
+		return false;
+	}
+	LOG_EVENT(EV_CLOSEWAIT_BLOCKED, fd, FIELD_NUM("bytes", len), FIELD_NUM("idle_ms", idle_ms));
+	if (!(flags & MSG_NOSIGNAL))
+		raise(SIGPIPE); /* thread-directed, like the kernel's */
+	errno = EPIPE;
+	return true;
+}

@@ -1,0 +1,328 @@
+#include "fdstate.h"
+#include "real.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE_ENTRIES 256u
+#define MAX_TRACKED_FD (1u << 21) /* beyond this (above Linux's default nr_open), sockets pass untracked */
+
+enum {
+	ORIGIN_MASK = 0x0f,
+	FLAG_IPV6 = 1u << 4,
+	FLAG_SHARED = 1u << 5,
+	FLAG_READ_EOF = 1u << 6,
+	FLAG_SHUT_RD = 1u << 7,
+	FLAG_SHUT_WR = 1u << 8,
+	FLAG_PEER_FIN = 1u << 9,
+};
+
+/* All fields are accessed with __atomic builtins; ino is written last and read first, so a reader
+ * that sees a non-zero ino sees the rest of the entry as it was when tracking began. */
+struct fd_entry {
+	uint32_t ino;       /* the socket's inode number; 0: not a tracked TCP socket */
+	uint32_t flags;     /* origin | FLAG_* */
+	uint32_t fork_gen;  /* fork_generation when tracking began: if it moved on, a fork shares us */
+	uint32_t last_write_ms;
+	uint32_t log_ms;
+	uint32_t log_suppressed;
+};
+
+static struct fd_entry *pages[MAX_TRACKED_FD / PAGE_ENTRIES];
+static uint32_t fork_generation;
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+uint32_t fdstate_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint32_t)ts.tv_sec * 1000u + (uint32_t)(ts.tv_nsec / 1000000);
+}
+
+/* The entry for fd, mapping its page if create is set (mmap, not malloc: hooks such as close() may
+ * run in a signal handler). NULL if fd is out of range or its page was never needed. */
+static struct fd_entry *entry(int fd, bool create)
+{
+	if (fd < 0 || (unsigned int)fd >= MAX_TRACKED_FD)
+		return NULL;
+	struct fd_entry **slot = &pages[(unsigned int)fd / PAGE_ENTRIES];
+	struct fd_entry *page = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+	if (!page && create) {
+		void *fresh = mmap(NULL, PAGE_ENTRIES * sizeof(struct fd_entry), PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (fresh == MAP_FAILED)
+			return NULL;
+		page = fresh;
+		if (!__atomic_compare_exchange_n(slot, &page, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			munmap(fresh, PAGE_ENTRIES * sizeof(struct fd_entry)); /* another thread won; page is theirs */
+		else
+			page = fresh;
+	}
+	return page ? &page[(unsigned int)fd % PAGE_ENTRIES] : NULL;
+}
+
+/* The entry for fd if it is a tracked TCP socket. */
+static struct fd_entry *tracked(int fd)
+{
+	struct fd_entry *e = entry(fd, false);
+	return e && __atomic_load_n(&e->ino, __ATOMIC_ACQUIRE) ? e : NULL;
+}
+
+static void update_flags(struct fd_entry *e, uint32_t clear, uint32_t set)
+{
+	uint32_t old = LOAD(e->flags);
+	while (!__atomic_compare_exchange_n(&e->flags, &old, (old & ~clear) | set, true, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED))
+		;
+}
+
+static uint32_t inode_of(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? (uint32_t)st.st_ino : 0;
+}
+
+static void track(int fd, uint32_t ino, uint32_t flags, uint32_t gen, uint32_t last_write_ms)
+{
+	struct fd_entry *e = entry(fd, true);
+	if (!e || !ino)
+		return;
+	STORE(e->ino, 0);
+	STORE(e->flags, flags);
+	STORE(e->fork_gen, gen);
+	STORE(e->last_write_ms, last_write_ms);
+	STORE(e->log_ms, 0);
+	STORE(e->log_suppressed, 0);
+	__atomic_store_n(&e->ino, ino, __ATOMIC_RELEASE);
+}
+
+void fdstate_track(int fd, enum fd_origin origin, bool ipv6)
+{
+	int saved = errno;
+	track(fd, inode_of(fd), origin | (ipv6 ? FLAG_IPV6 : 0), LOAD(fork_generation), fdstate_now_ms());
+	errno = saved;
+}
+
+static int sockopt_int(int fd, int option)
+{
+	int value = -1;
+	socklen_t len = sizeof(value);
+	return getsockopt(fd, SOL_SOCKET, option, &value, &len) == 0 ? value : -1;
+}
+
+bool fdstate_adopt(int fd, enum fd_origin origin)
+{
+	int saved = errno;
+	int domain = sockopt_int(fd, SO_DOMAIN);
+	bool tcp = (domain == AF_INET || domain == AF_INET6) && sockopt_int(fd, SO_TYPE) == SOCK_STREAM &&
+		   sockopt_int(fd, SO_PROTOCOL) == IPPROTO_TCP;
+	if (tcp) {
+		if (sockopt_int(fd, SO_ACCEPTCONN) == 1)
+			origin = FD_LISTENING;
+		/* We did not create it, so someone else may hold it too. */
+		track(fd, inode_of(fd), origin | FLAG_SHARED | (domain == AF_INET6 ? FLAG_IPV6 : 0),
+		      LOAD(fork_generation), fdstate_now_ms());
+	}
+	errno = saved;
+	return tcp;
+}
+
+void fdstate_adopt_inherited(void)
+{
+	int saved = errno;
+	int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0) {
+		for (int fd = 0; fd < 1024; fd++) /* no /proc: probe the usual range */
+			fdstate_adopt(fd, FD_INHERITED);
+		errno = saved;
+		return;
+	}
+	char buf[4096];
+	long n;
+	while ((n = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < n;) {
+			struct dirent64 *d = (struct dirent64 *)(buf + off);
+			off += d->d_reclen;
+			char *end;
+			long fd = strtol(d->d_name, &end, 10);
+			if (*end == '\0' && end != d->d_name && fd != dir && fd <= 0x7fffffff)
+				fdstate_adopt((int)fd, FD_INHERITED);
+		}
+	}
+	real.close(dir);
+	errno = saved;
+}
+
+void fdstate_set_origin(int fd, enum fd_origin origin)
+{
+	struct fd_entry *e = tracked(fd);
+	if (e)
+		update_flags(e, ORIGIN_MASK, origin);
+}
+
+void fdstate_note_read_eof(int fd)
+{
+	struct fd_entry *e = tracked(fd);
+	if (e && !(LOAD(e->flags) & FLAG_READ_EOF))
+		update_flags(e, 0, FLAG_READ_EOF);
+}
+
+void fdstate_note_peer_fin(int fd)
+{
+	struct fd_entry *e = tracked(fd);
+	if (e)
+		update_flags(e, 0, FLAG_PEER_FIN);
+}
+
+void fdstate_note_shutdown(int fd, int how)
+{
+	struct fd_entry *e = tracked(fd);
+	if (e)
+		update_flags(e, 0, (how != SHUT_WR ? FLAG_SHUT_RD : 0) | (how != SHUT_RD ? FLAG_SHUT_WR : 0));
+}
+
+void fdstate_mark_shared(int fd)
+{
+	struct fd_entry *e = tracked(fd);
+	if (e)
+		update_flags(e, 0, FLAG_SHARED);
+}
+
+uint32_t fdstate_note_write(int fd)
+{
+	struct fd_entry *e = tracked(fd);
+	if (!e)
+		return 0;
+	uint32_t now = fdstate_now_ms();
+	uint32_t last = LOAD(e->last_write_ms);
+	if (last != now) /* a stream of writes within one tick leaves the cache line clean */
+		STORE(e->last_write_ms, now);
+	return now - last;
+}
+
+void fdstate_forget(int fd)
+{
+	struct fd_entry *e = entry(fd, false);
+	if (e)
+		__atomic_store_n(&e->ino, 0, __ATOMIC_RELEASE);
+}
+
+void fdstate_forget_range(unsigned int first, unsigned int last)
+{
+	if (last >= MAX_TRACKED_FD)
+		last = MAX_TRACKED_FD - 1;
+	for (unsigned int fd = first; fd <= last; fd++) {
+		if (fd % PAGE_ENTRIES == 0 && !__atomic_load_n(&pages[fd / PAGE_ENTRIES], __ATOMIC_ACQUIRE)) {
+			fd += PAGE_ENTRIES - 1; /* a page never mapped holds nothing to forget */
+			continue;
+		}
+		fdstate_forget((int)fd);
+	}
+}
+
+void fdstate_copy(int oldfd, int newfd)
+{
+	struct fd_entry *from = tracked(oldfd);
+	if (!from) {
+		fdstate_forget(newfd);
+		return;
+	}
+	update_flags(from, 0, FLAG_SHARED);
+	track(newfd, LOAD(from->ino), LOAD(from->flags), LOAD(from->fork_gen), LOAD(from->last_write_ms));
+}
+
+void fdstate_note_fork(void)
+{
+	__atomic_add_fetch(&fork_generation, 1, __ATOMIC_RELAXED);
+}
+
+void fdstate_note_spawn(bool with_file_actions)
+{
+	int saved = errno;
+	for (unsigned int p = 0; p < MAX_TRACKED_FD / PAGE_ENTRIES; p++) {
+		struct fd_entry *page = __atomic_load_n(&pages[p], __ATOMIC_ACQUIRE);
+		for (unsigned int i = 0; page && i < PAGE_ENTRIES; i++) {
+			int fd = (int)(p * PAGE_ENTRIES + i);
+			if (LOAD(page[i].ino) && (with_file_actions || !(real.fcntl(fd, F_GETFD) & FD_CLOEXEC)))
+				update_flags(&page[i], 0, FLAG_SHARED);
+		}
+	}
+	errno = saved;
+}
+
+bool fdstate_get(int fd, struct fd_facts *facts)
+{
+	struct fd_entry *e = tracked(fd);
+	if (!e)
+		return false;
+	uint32_t flags = LOAD(e->flags);
+	*facts = (struct fd_facts){
+		.origin = (enum fd_origin)(flags & ORIGIN_MASK),
+		.ipv6 = flags & FLAG_IPV6,
+		.shared = (flags & FLAG_SHARED) || LOAD(e->fork_gen) != LOAD(fork_generation),
+		.read_eof = flags & FLAG_READ_EOF,
+		.shut_rd = flags & FLAG_SHUT_RD,
+		.shut_wr = flags & FLAG_SHUT_WR,
+		.peer_fin = flags & FLAG_PEER_FIN,
+		.last_write_ms = LOAD(e->last_write_ms),
+	};
+	return true;
+}
+
+bool fdstate_still_same(int fd)
+{
+	struct fd_entry *e = tracked(fd);
+	if (!e)
+		return false;
+	int saved = errno;
+	bool same = inode_of(fd) == LOAD(e->ino);
+	errno = saved;
+	return same;
+}
+
+bool fdstate_log_allowed(int fd, uint32_t interval_ms, uint32_t *suppressed)
+{
+	struct fd_entry *e = tracked(fd);
+	*suppressed = 0;
+	if (!e)
+		return true;
+	uint32_t now = fdstate_now_ms() | 1; /* 0 means "never logged" */
+	uint32_t last = LOAD(e->log_ms);
+	if (last && now - last < interval_ms) {
+		__atomic_add_fetch(&e->log_suppressed, 1, __ATOMIC_RELAXED);
+		return false;
+	}
+	STORE(e->log_ms, now);
+	*suppressed = __atomic_exchange_n(&e->log_suppressed, 0, __ATOMIC_RELAXED);
+	return true;
+}
+
+static unsigned int port_of(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return 0;
+}
+
+void fdstate_ports(int fd, unsigned int *local, unsigned int *peer)
+{
+	int saved = errno;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	*local = getsockname(fd, (struct sockaddr *)&ss, &len) == 0 ? port_of(&ss) : 0;
+	len = sizeof(ss);
+	*peer = getpeername(fd, (struct sockaddr *)&ss, &len) == 0 ? port_of(&ss) : 0;
+	errno = saved;
+}

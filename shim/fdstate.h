@@ -1,0 +1,72 @@
+/* Per-descriptor facts about the TCP sockets of this process, and nothing else.
+ *
+ * Lookups are O(1) and lock-free: a two-level table whose pages are mapped only when a socket with a
+ * number in their range is first tracked, so memory follows the highest descriptor used, not
+ * RLIMIT_NOFILE. A descriptor the table does not know is simply not a tracked TCP socket: every hook
+ * passes it through after one lookup.
+ *
+ * The table can go stale behind our back (glibc's fclose and closefrom close descriptors without
+ * calling close()), so nothing may act on an entry before fdstate_still_same() confirmed it. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+/* How this process came to hold the socket. */
+enum fd_origin {
+	FD_CREATED = 1, /* socket() here, neither connected nor listening yet */
+	FD_CONNECTED,   /* connect() here: we are the client */
+	FD_ACCEPTED,    /* accept() here: we are the server */
+	FD_LISTENING,
+	FD_INHERITED,   /* already open when the library loaded (inetd, systemd, a parent's socket) */
+	FD_RECEIVED,    /* arrived by SCM_RIGHTS */
+};
+
+struct fd_facts {
+	enum fd_origin origin;
+	bool ipv6;
+	bool shared;          /* another descriptor or process may hold the same socket */
+	bool read_eof;        /* the program itself has read EOF: it knows the peer is done sending */
+	bool shut_rd, shut_wr; /* the program called shutdown() */
+	bool peer_fin;        /* a check saw the peer's FIN: it cannot be taken back */
+	uint32_t last_write_ms; /* monotonic, see fdstate_now_ms(); creation time until the first write */
+};
+
+/* Monotonic milliseconds (coarse clock, ~5 ns), wrapping every 49 days: compare by subtraction. */
+uint32_t fdstate_now_ms(void);
+
+/* Starts tracking fd as a TCP socket of the given origin (records its identity with one fstat). */
+void fdstate_track(int fd, enum fd_origin origin, bool ipv6);
+/* Tracks fd if it is a TCP socket (a few getsockopt calls): for descriptors we did not create. */
+bool fdstate_adopt(int fd, enum fd_origin origin);
+/* Adopts every TCP socket open at load time, as inherited and shared. */
+void fdstate_adopt_inherited(void);
+
+void fdstate_set_origin(int fd, enum fd_origin origin);
+void fdstate_note_read_eof(int fd);
+void fdstate_note_peer_fin(int fd);
+void fdstate_note_shutdown(int fd, int how);
+void fdstate_mark_shared(int fd);
+/* Returns milliseconds since the previous write (or since tracking began), and records this one. */
+uint32_t fdstate_note_write(int fd);
+
+void fdstate_forget(int fd);
+void fdstate_forget_range(unsigned int first, unsigned int last);
+/* newfd now names oldfd's socket: both are shared from here on. */
+void fdstate_copy(int oldfd, int newfd);
+
+/* After fork, every socket open at that moment is held by two processes: one counter bump, no writes
+ * to the table (so the child does not copy its pages). */
+void fdstate_note_fork(void);
+/* Before posix_spawn and friends: descriptors without FD_CLOEXEC (all, with file actions) go along. */
+void fdstate_note_spawn(bool with_file_actions);
+
+/* Reads the facts; false if fd is not a tracked TCP socket. Lock-free; touches no errno. */
+bool fdstate_get(int fd, struct fd_facts *facts);
+/* Confirms, with one fstat, that fd still is the socket the table describes. Preserves errno. */
+bool fdstate_still_same(int fd);
+
+/* Per-socket log rate limit: true at most once per interval; counts what it refused. */
+bool fdstate_log_allowed(int fd, uint32_t interval_ms, uint32_t *suppressed);
+
+/* The socket's local and peer ports (0 where unknown): two syscalls, for the intervention path only. */
+void fdstate_ports(int fd, unsigned int *local, unsigned int *peer);

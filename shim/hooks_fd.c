@@ -1,0 +1,211 @@
+/* Hooks that create, copy, hand on and destroy descriptors: they keep the descriptor table true.
+ * Each calls the real function and records what happened; errno is as libc left it. */
+#include "fdstate.h"
+#include "ownfd.h"
+#include "real.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+static bool is_tcp(int domain, int type, int protocol)
+{
+	return (domain == AF_INET || domain == AF_INET6) &&
+	       (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP);
+}
+
+/* The library's own descriptors look unused to the program. */
+static bool refuse_own(int fd)
+{
+	if (!ownfd_is_ours(fd))
+		return false;
+	errno = EBADF;
+	return true;
+}
+
+INTERPOSED int socket(int domain, int type, int protocol)
+{
+	int fd = real.socket(domain, type, protocol);
+	if (fd >= 0 && is_tcp(domain, type, protocol))
+		fdstate_track(fd, FD_CREATED, domain == AF_INET6);
+	return fd;
+}
+
+INTERPOSED int connect(int fd, const_sockaddr_arg addr, socklen_t len)
+{
+	int rc = real.connect(fd, addr, len);
+	if (rc == 0 || errno == EINPROGRESS)
+		fdstate_set_origin(fd, FD_CONNECTED);
+	return rc;
+}
+
+static int note_accepted(int listener, int fd)
+{
+	struct fd_facts facts;
+	if (fd >= 0 && fdstate_get(listener, &facts))
+		fdstate_track(fd, FD_ACCEPTED, facts.ipv6);
+	return fd;
+}
+
+INTERPOSED int accept(int fd, sockaddr_arg addr, socklen_t *len)
+{
+	return note_accepted(fd, real.accept(fd, addr, len));
+}
+
+INTERPOSED int accept4(int fd, sockaddr_arg addr, socklen_t *len, int flags)
+{
+	return note_accepted(fd, real.accept4(fd, addr, len, flags));
+}
+
+INTERPOSED int listen(int fd, int backlog)
+{
+	int rc = real.listen(fd, backlog);
+	if (rc == 0)
+		fdstate_set_origin(fd, FD_LISTENING);
+	return rc;
+}
+
+INTERPOSED int shutdown(int fd, int how)
+{
+	int rc = real.shutdown(fd, how);
+	if (rc == 0)
+		fdstate_note_shutdown(fd, how);
+	return rc;
+}
+
+INTERPOSED int close(int fd)
+{
+	if (refuse_own(fd))
+		return -1;
+	fdstate_forget(fd); /* before the number is free for another thread to reuse */
+	return real.close(fd);
+}
+
+static int close_range_real(unsigned int first, unsigned int last, int flags)
+{
+	return real.close_range(first, last, flags);
+}
+
+INTERPOSED int close_range(unsigned int first, unsigned int last, int flags)
+{
+	if (flags & CLOSE_RANGE_CLOEXEC) /* marks, closes nothing */
+		return real.close_range(first, last, flags);
+	fdstate_forget_range(first, last);
+	return ownfd_close_range_around(first, last, flags, close_range_real);
+}
+
+static int note_copy(int oldfd, int newfd)
+{
+	if (newfd >= 0)
+		fdstate_copy(oldfd, newfd);
+	return newfd;
+}
+
+INTERPOSED int dup(int fd)
+{
+	return refuse_own(fd) ? -1 : note_copy(fd, real.dup(fd));
+}
+
+INTERPOSED int dup2(int oldfd, int newfd)
+{
+	if (refuse_own(oldfd))
+		return -1;
+	if (oldfd == newfd)
+		return real.dup2(oldfd, newfd);
+	ownfd_make_room(newfd);
+	fdstate_forget(newfd);
+	return note_copy(oldfd, real.dup2(oldfd, newfd));
+}
+
+INTERPOSED int dup3(int oldfd, int newfd, int flags)
+{
+	if (refuse_own(oldfd))
+		return -1;
+	if (oldfd != newfd) {
+		ownfd_make_room(newfd);
+		fdstate_forget(newfd);
+	}
+	return note_copy(oldfd, real.dup3(oldfd, newfd, flags));
+}
+
+/* Every fcntl argument is an int, a long or a pointer: all travel in one register-sized slot. */
+static int fcntl_with(int (*fcntl_real)(int, int, ...), int fd, int cmd, uintptr_t arg)
+{
+	if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC)
+		return fcntl_real(fd, cmd, arg);
+	return refuse_own(fd) ? -1 : note_copy(fd, fcntl_real(fd, cmd, arg));
+}
+
+INTERPOSED int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	uintptr_t arg = va_arg(ap, uintptr_t);
+	va_end(ap);
+	return fcntl_with(real.fcntl, fd, cmd, arg);
+}
+
+#ifdef __GLIBC__
+/* glibc >= 2.28 routes fcntl to fcntl64 in programs built with 64-bit file offsets. */
+INTERPOSED int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	uintptr_t arg = va_arg(ap, uintptr_t);
+	va_end(ap);
+	return fcntl_with(real.fcntl64, fd, cmd, arg);
+}
+#endif
+
+/* Children: fork() is seen through pthread_atfork (see init.c); these run no fork handlers. */
+
+INTERPOSED int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
+			   const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	fdstate_note_spawn(actions != NULL);
+	void *fn = real_lookup((void **)&real.posix_spawn, "posix_spawn");
+	return fn ? real.posix_spawn(pid, path, actions, attr, argv, envp) : ENOSYS;
+}
+
+INTERPOSED int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
+			    const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	fdstate_note_spawn(actions != NULL);
+	void *fn = real_lookup((void **)&real.posix_spawnp, "posix_spawnp");
+	return fn ? real.posix_spawnp(pid, file, actions, attr, argv, envp) : ENOSYS;
+}
+
+/* glibc's system() and popen() spawn through an internal posix_spawn that no hook sees. */
+INTERPOSED int system(const char *command)
+{
+	fdstate_note_spawn(false);
+	if (!real_lookup((void **)&real.system, "system")) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return real.system(command);
+}
+
+INTERPOSED FILE *popen(const char *command, const char *mode)
+{
+	fdstate_note_spawn(false);
+	if (!real_lookup((void **)&real.popen, "popen")) {
+		errno = ENOSYS;
+		return NULL;
+	}
+	return real.popen(command, mode);
+}
+
+/* A vfork child borrows the parent's stack, so no wrapper may return into it; fork() is a
+ * conforming vfork() (POSIX), and runs the fork handlers that keep the table true. */
+INTERPOSED pid_t vfork(void)
+{
+	return fork();
+}

@@ -1,0 +1,161 @@
+/* Hooks on the data path. Writes ask the CLOSE_WAIT guard first; reads note EOF, so that the guard
+ * knows when the program itself has seen the peer finish. Nothing here allocates, locks or logs on
+ * the pass-through path, and errno is as libc left it. */
+#include "closewait.h"
+#include "fdstate.h"
+#include "real.h"
+
+#include <stdlib.h>
+#include <sys/socket.h>
+
+static size_t iov_bytes(const struct iovec *iov, int n)
+{
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	return total;
+}
+
+static ssize_t note_read(int fd, ssize_t got, size_t wanted)
+{
+	if (got == 0 && wanted > 0)
+		fdstate_note_read_eof(fd);
+	return got;
+}
+
+/* Descriptors passed with SCM_RIGHTS: sent ones are now held by another process too, received ones
+ * arrive already shared. */
+static void note_passed_fds(const struct msghdr *msg, bool received)
+{
+	if (!msg || msg->msg_controllen == 0)
+		return;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)msg); c; c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		const int *fds = (const int *)CMSG_DATA(c);
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			if (received)
+				fdstate_adopt(fds[i], FD_RECEIVED);
+			else
+				fdstate_mark_shared(fds[i]);
+		}
+	}
+}
+
+/* --- reads --- */
+
+INTERPOSED ssize_t read(int fd, void *buf, size_t n)
+{
+	return note_read(fd, real.read(fd, buf, n), n);
+}
+
+INTERPOSED ssize_t readv(int fd, const struct iovec *iov, int n)
+{
+	ssize_t got = real.readv(fd, iov, n);
+	return note_read(fd, got, got == 0 ? iov_bytes(iov, n) : 0);
+}
+
+INTERPOSED ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+	return note_read(fd, real.recv(fd, buf, n, flags), n);
+}
+
+INTERPOSED ssize_t recvfrom(int fd, void *buf, size_t n, int flags, sockaddr_arg addr, socklen_t *len)
+{
+	return note_read(fd, real.recvfrom(fd, buf, n, flags, addr, len), n);
+}
+
+INTERPOSED ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	ssize_t got = real.recvmsg(fd, msg, flags);
+	if (got >= 0)
+		note_passed_fds(msg, true);
+	return note_read(fd, got, got == 0 ? iov_bytes(msg->msg_iov, (int)msg->msg_iovlen) : 0);
+}
+
+#ifdef __GLIBC__
+/* _FORTIFY_SOURCE builds (all of Debian) call these instead of read/recv/recvfrom. */
+extern void __chk_fail(void) __attribute__((noreturn));
+
+INTERPOSED ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+	if (n > buflen)
+		__chk_fail();
+	return read(fd, buf, n);
+}
+
+INTERPOSED ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+	if (n > buflen)
+		__chk_fail();
+	return recv(fd, buf, n, flags);
+}
+
+INTERPOSED ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, sockaddr_arg addr,
+				  socklen_t *len)
+{
+	if (n > buflen)
+		__chk_fail();
+	return recvfrom(fd, buf, n, flags, addr, len);
+}
+#endif
+
+/* --- writes: each asks the guard, then writes --- */
+
+INTERPOSED ssize_t write(int fd, const void *buf, size_t n)
+{
+	return closewait_refuses(fd, n, 0) ? -1 : real.write(fd, buf, n);
+}
+
+INTERPOSED ssize_t writev(int fd, const struct iovec *iov, int n)
+{
+	return closewait_refuses(fd, iov_bytes(iov, n), 0) ? -1 : real.writev(fd, iov, n);
+}
+
+INTERPOSED ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+	return closewait_refuses(fd, n, flags) ? -1 : real.send(fd, buf, n, flags);
+}
+
+INTERPOSED ssize_t sendto(int fd, const void *buf, size_t n, int flags, const_sockaddr_arg addr, socklen_t len)
+{
+	return closewait_refuses(fd, n, flags) ? -1 : real.sendto(fd, buf, n, flags, addr, len);
+}
+
+INTERPOSED ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	if (closewait_refuses(fd, iov_bytes(msg->msg_iov, (int)msg->msg_iovlen), flags))
+		return -1;
+	ssize_t sent = real.sendmsg(fd, msg, flags);
+	if (sent >= 0)
+		note_passed_fds(msg, false);
+	return sent;
+}
+
+INTERPOSED int sendmmsg(int fd, struct mmsghdr *msgs, unsigned int n, int flags)
+{
+	size_t bytes = 0;
+	for (unsigned int i = 0; i < n; i++)
+		bytes += iov_bytes(msgs[i].msg_hdr.msg_iov, (int)msgs[i].msg_hdr.msg_iovlen);
+	if (closewait_refuses(fd, bytes, flags))
+		return -1;
+	int sent = real.sendmmsg(fd, msgs, n, flags);
+	for (int i = 0; i < sent; i++)
+		note_passed_fds(&msgs[i].msg_hdr, false);
+	return sent;
+}
+
+INTERPOSED ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+	return closewait_refuses(out_fd, count, 0) ? -1 : real.sendfile(out_fd, in_fd, offset, count);
+}
+
+#if defined(__GLIBC__) && defined(__LP64__)
+/* On 64-bit glibc sendfile64 is the same call under another name, and programs built with
+ * _FILE_OFFSET_BITS=64 link to it. */
+INTERPOSED ssize_t sendfile64(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+	return sendfile(out_fd, in_fd, offset, count);
+}
+#endif

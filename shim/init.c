@@ -1,0 +1,34 @@
+/* Load and unload: resolve libc, read the settings, open the log, learn the sockets we inherited,
+ * and follow fork(). */
+#include "config.h"
+#include "fdstate.h"
+#include "log.h"
+#include "real.h"
+
+#include <pthread.h>
+
+static void after_fork_in_parent(void)
+{
+	fdstate_note_fork();
+}
+
+static void after_fork_in_child(void)
+{
+	fdstate_note_fork();
+	log_after_fork_child();
+}
+
+__attribute__((constructor)) static void tcprare_load(void)
+{
+	real_resolve();
+	config_load();
+	log_open();
+	fdstate_adopt_inherited();
+	/* Also covers daemon() and anything else that forks through glibc's fork. */
+	pthread_atfork(NULL, after_fork_in_parent, after_fork_in_child);
+}
+
+__attribute__((destructor)) static void tcprare_unload(void)
+{
+	log_summary();
+}

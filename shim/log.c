@@ -1,0 +1,376 @@
+#include "log.h"
+#include "config.h"
+#include "fdstate.h"
+#include "ownfd.h"
+#include "real.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LINE_MAX_BYTES 1024
+#define RATE_LIMIT_MS 1000
+#define SYSLOG_PRIORITY "<29>" /* LOG_DAEMON | LOG_NOTICE */
+
+static const struct {
+	const char *event, *action, *counter;
+} event_names[EV_COUNT] = {
+	[EV_CLOSEWAIT_BLOCKED] = {"closewait", "blocked", "closewait_blocked"},
+	[EV_CLOSEWAIT_OBSERVED] = {"closewait", "observed", "closewait_observed"},
+};
+
+static uint64_t counters[EV_COUNT];
+
+/* Where lines go. stderr is written as fd 2 itself, never a copy of it (a copy would keep a pipe
+ * open after the program closed its end), and only while fd 2 is still the file it was at load. */
+static enum log_dest dest;
+static struct stat stderr_at_load;
+static int own_fd = -1; /* the log file or the syslog socket */
+
+/* --- a line under construction --- */
+
+struct line {
+	char text[LINE_MAX_BYTES];
+	size_t len;
+};
+
+static void put(struct line *l, const char *s)
+{
+	size_t n = strlen(s);
+	if (n > sizeof(l->text) - 1 - l->len)
+		n = sizeof(l->text) - 1 - l->len; /* keep room for the newline */
+	memcpy(l->text + l->len, s, n);
+	l->len += n;
+}
+
+static void put_number(struct line *l, long long v)
+{
+	char digits[24], *p = digits + sizeof(digits);
+	unsigned long long u = v < 0 ? -(unsigned long long)v : (unsigned long long)v;
+	*--p = '\0';
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--p = '-';
+	put(l, p);
+}
+
+static void put_padded(struct line *l, unsigned int v, int width)
+{
+	char digits[12];
+	for (int i = width - 1; i >= 0; i--, v /= 10)
+		digits[i] = (char)('0' + v % 10);
+	digits[width] = '\0';
+	put(l, digits);
+}
+
+/* A JSON string, escaped; text format values are printed bare. */
+static void put_json_string(struct line *l, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	put(l, "\"");
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char plain[2] = {(char)c, 0};
+		char control[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
+		if (c == '"' || c == '\\')
+			put(l, "\\");
+		put(l, c < 0x20 ? control : plain);
+	}
+	put(l, "\"");
+}
+
+/* RFC 3339 UTC with milliseconds, computed by hand: gmtime_r is not async-signal-safe. */
+static void put_time(struct line *l)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	long long days = ts.tv_sec / 86400, secs = ts.tv_sec % 86400;
+	/* civil_from_days (H. Hinnant): proleptic Gregorian date of a day count since 1970-01-01 */
+	long long z = days + 719468, era = z / 146097;
+	unsigned int doe = (unsigned int)(z - era * 146097);
+	unsigned int yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned int doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+	unsigned int day = doy - (153 * mp + 2) / 5 + 1, month = mp < 10 ? mp + 3 : mp - 9;
+	long long year = yoe + era * 400 + (month <= 2);
+	put_padded(l, (unsigned int)year, 4);
+	put(l, "-");
+	put_padded(l, month, 2);
+	put(l, "-");
+	put_padded(l, day, 2);
+	put(l, "T");
+	put_padded(l, (unsigned int)(secs / 3600), 2);
+	put(l, ":");
+	put_padded(l, (unsigned int)(secs / 60 % 60), 2);
+	put(l, ":");
+	put_padded(l, (unsigned int)(secs % 60), 2);
+	put(l, ".");
+	put_padded(l, (unsigned int)(ts.tv_nsec / 1000000), 3);
+	put(l, "Z");
+}
+
+/* "127.0.0.1:80" or "[::1]:80"; "-" when unknown. */
+static void format_address(int fd, bool peer, char *out, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN];
+	const void *ip;
+	unsigned int port;
+	int rc = peer ? getpeername(fd, (struct sockaddr *)&ss, &len) : getsockname(fd, (struct sockaddr *)&ss, &len);
+	strcpy(out, "-");
+	if (rc != 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		ip = &((struct sockaddr_in *)&ss)->sin_addr;
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		ip = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	} else
+		return;
+	if (!inet_ntop(ss.ss_family, ip, host, sizeof(host)))
+		return;
+	struct line l = {.len = 0};
+	put(&l, ss.ss_family == AF_INET6 ? "[" : "");
+	put(&l, host);
+	put(&l, ss.ss_family == AF_INET6 ? "]:" : ":");
+	put_number(&l, port);
+	l.text[l.len < size ? l.len : size - 1] = '\0';
+	memcpy(out, l.text, strlen(l.text) + 1);
+}
+
+/* Opens the line: "tcprare[PID] prog: " or '{"time":...,"pid":...,"prog":"..."'. */
+static void begin(struct line *l)
+{
+	l->len = 0;
+	if (config.log_format == LOG_JSON) {
+		put(l, "{\"time\":\"");
+		put_time(l);
+		put(l, "\",\"pid\":");
+		put_number(l, getpid());
+		put(l, ",\"prog\":");
+		put_json_string(l, program_invocation_short_name);
+	} else {
+		put(l, "tcprare[");
+		put_number(l, getpid());
+		put(l, "] ");
+		put(l, program_invocation_short_name);
+		put(l, ":");
+	}
+}
+
+static void put_field(struct line *l, const struct log_field *f)
+{
+	if (config.log_format == LOG_JSON) {
+		put(l, ",");
+		put_json_string(l, f->key);
+		put(l, ":");
+		if (f->text)
+			put_json_string(l, f->text);
+		else
+			put_number(l, f->number);
+	} else {
+		put(l, " ");
+		put(l, f->key);
+		put(l, "=");
+		if (f->text)
+			put(l, f->text);
+		else
+			put_number(l, f->number);
+	}
+}
+
+/* --- destinations --- */
+
+static bool stderr_unchanged(void)
+{
+	struct stat now;
+	return fstat(STDERR_FILENO, &now) == 0 && now.st_dev == stderr_at_load.st_dev &&
+	       now.st_ino == stderr_at_load.st_ino;
+}
+
+static int connect_syslog(void)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX, .sun_path = "/dev/log"};
+	int fd = real.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && real.connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+		real.close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+static void open_syslog(void)
+{
+	int fd = connect_syslog();
+	if (fd >= 0)
+		ownfd_keep(fd, &own_fd);
+}
+
+/* "<PRI>tcprare[PID]: " and the line, in one datagram. */
+static void send_syslog(int fd, const struct line *l)
+{
+	struct line datagram = {.len = 0};
+	put(&datagram, SYSLOG_PRIORITY "tcprare[");
+	put_number(&datagram, getpid());
+	put(&datagram, "]: ");
+	size_t n = l->len < sizeof(datagram.text) - datagram.len ? l->len : sizeof(datagram.text) - datagram.len;
+	memcpy(datagram.text + datagram.len, l->text, n);
+	real.send(fd, datagram.text, datagram.len + n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static int open_file(void)
+{
+	char path[PATH_MAX];
+	struct line pid = {.len = 0};
+	size_t n = 0;
+	put_number(&pid, getpid());
+	pid.text[pid.len] = '\0';
+	for (const char *p = config.log_path; *p && n < sizeof(path) - 1; p++) {
+		if (p[0] == '%' && p[1] == 'p') {
+			for (size_t i = 0; i < pid.len && n < sizeof(path) - 1; i++)
+				path[n++] = pid.text[i];
+			p++;
+		} else
+			path[n++] = *p;
+	}
+	path[n] = '\0';
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+	return fd < 0 ? -1 : ownfd_keep(fd, &own_fd);
+}
+
+static bool stderr_usable(void)
+{
+	struct stat st;
+	return fstat(STDERR_FILENO, &st) == 0 && !S_ISSOCK(st.st_mode);
+}
+
+void log_open(void)
+{
+	int saved = errno;
+	dest = config.log;
+	if (dest == LOG_FILE && open_file() < 0) {
+		const char *reason = strerror(errno);
+		log_problem((const char *[]){"tcprare: TCPRARE_LOG=", config.log_path, " cannot be opened (",
+					     reason, "): expected a writable file; using stderr", NULL});
+		dest = LOG_AUTO;
+	}
+	if (dest == LOG_AUTO)
+		dest = stderr_usable() ? LOG_STDERR : LOG_SYSLOG;
+	if (dest == LOG_STDERR && fstat(STDERR_FILENO, &stderr_at_load) != 0)
+		dest = LOG_SYSLOG;
+	if (dest == LOG_SYSLOG)
+		open_syslog();
+	errno = saved;
+}
+
+void log_after_fork_child(void)
+{
+	if (dest == LOG_FILE && strstr(config.log_path, "%p")) {
+		ownfd_drop(&own_fd);
+		open_file();
+	}
+}
+
+/* Sends a finished line (without its newline) with one write. */
+static void emit(struct line *l)
+{
+	int saved = errno;
+	if (dest == LOG_STDERR && !stderr_unchanged()) {
+		dest = LOG_SYSLOG; /* the program closed or replaced stderr: never write into its new file */
+		open_syslog();
+	}
+	if (dest == LOG_FILE && !ownfd_intact(&own_fd)) {
+		own_fd = -1; /* closed behind our back (closefrom): reopen */
+		open_file();
+	}
+	if (dest == LOG_STDERR) {
+		l->text[l->len++] = '\n';
+		real.write(STDERR_FILENO, l->text, l->len);
+	} else if (dest == LOG_FILE && own_fd >= 0) {
+		l->text[l->len++] = '\n';
+		real.write(own_fd, l->text, l->len);
+	} else if (dest == LOG_SYSLOG && own_fd >= 0 && ownfd_intact(&own_fd)) {
+		send_syslog(own_fd, l);
+	}
+	errno = saved;
+}
+
+void log_event(enum log_event event, int fd, const struct log_field *fields, size_t nfields)
+{
+	uint32_t suppressed;
+	__atomic_add_fetch(&counters[event], 1, __ATOMIC_RELAXED);
+	if (dest == LOG_OFF || !fdstate_log_allowed(fd, RATE_LIMIT_MS, &suppressed))
+		return;
+	int saved = errno;
+	char local[INET6_ADDRSTRLEN + 8], peer[INET6_ADDRSTRLEN + 8];
+	format_address(fd, false, local, sizeof(local));
+	format_address(fd, true, peer, sizeof(peer));
+
+	struct line l;
+	begin(&l);
+	const struct log_field head[] = {
+		FIELD_TEXT("event", event_names[event].event), FIELD_TEXT("action", event_names[event].action),
+		FIELD_NUM("fd", fd), FIELD_TEXT("local", local), FIELD_TEXT("peer", peer)};
+	if (config.log_format == LOG_TEXT) {
+		put(&l, " ");
+		put(&l, head[0].text);
+		put(&l, " ");
+		put(&l, head[1].text);
+	}
+	for (size_t i = config.log_format == LOG_TEXT ? 2 : 0; i < sizeof(head) / sizeof(head[0]); i++)
+		put_field(&l, &head[i]);
+	for (size_t i = 0; i < nfields; i++)
+		put_field(&l, &fields[i]);
+	if (suppressed)
+		put_field(&l, &FIELD_NUM("suppressed", suppressed));
+	if (config.log_format == LOG_JSON)
+		put(&l, "}");
+	emit(&l);
+	errno = saved;
+}
+
+void log_summary(void)
+{
+	if (!config.summary || dest == LOG_OFF)
+		return;
+	struct line l;
+	begin(&l);
+	if (config.log_format == LOG_JSON)
+		put(&l, ",\"event\":\"summary\"");
+	else
+		put(&l, " summary");
+	for (int i = 0; i < EV_COUNT; i++)
+		put_field(&l, &FIELD_NUM(event_names[i].counter, __atomic_load_n(&counters[i], __ATOMIC_RELAXED)));
+	if (config.log_format == LOG_JSON)
+		put(&l, "}");
+	emit(&l);
+}
+
+void log_problem(const char *const *parts)
+{
+	struct line l = {.len = 0};
+	for (; *parts; parts++)
+		put(&l, *parts);
+	int saved = errno;
+	if (stderr_usable()) {
+		l.text[l.len++] = '\n';
+		real.write(STDERR_FILENO, l.text, l.len);
+	} else {
+		int fd = connect_syslog();
+		if (fd >= 0) {
+			send_syslog(fd, &l);
+			real.close(fd);
+		}
+	}
+	errno = saved;
+}

@@ -1,0 +1,40 @@
+/* The intervention log: one line per event, preformatted on the stack and written with a single
+ * write(2) through the real write, so lines from several processes sharing a file never interleave.
+ * No stdio, no malloc, no locks: it may be reached from any hook. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+/* Each event is an event word and an action word in the log, and a counter in the exit summary. */
+enum log_event {
+	EV_CLOSEWAIT_BLOCKED,
+	EV_CLOSEWAIT_OBSERVED,
+	EV_COUNT
+};
+
+struct log_field {
+	const char *key;
+	const char *text; /* NULL: the field is the number */
+	long long number;
+};
+#define FIELD_NUM(k, v) ((struct log_field){.key = (k), .number = (long long)(v)})
+#define FIELD_TEXT(k, v) ((struct log_field){.key = (k), .text = (v)})
+
+/* Opens the configured destination; reports an unusable TCPRARE_LOG and falls back to the default. */
+void log_open(void);
+/* In a forked child: a log path with %p is reopened for the child's own pid. */
+void log_after_fork_child(void);
+
+/* Counts the event and logs it with fd's local and peer address and the extra fields. Events on one
+ * socket are logged at most once a second; the next line carries suppressed=N. Preserves errno. */
+void log_event(enum log_event event, int fd, const struct log_field *fields, size_t nfields);
+#define LOG_EVENT(event, fd, ...)                                                                    \
+	log_event((event), (fd), (const struct log_field[]){__VA_ARGS__},                            \
+		  sizeof((const struct log_field[]){__VA_ARGS__}) / sizeof(struct log_field))
+
+/* One line of every counter, if TCPRARE_SUMMARY=on. */
+void log_summary(void);
+
+/* A configuration problem: one line, built from the NULL-terminated parts, to stderr (or syslog where
+ * stderr is a socket, as in inetd-style servers, or closed). */
+void log_problem(const char *const *parts);

@@ -1,0 +1,141 @@
+#include "ownfd.h"
+#include "real.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#define MAX_OWN 4
+
+static struct own {
+	int *slot; /* the holder's variable; NULL: free */
+	dev_t dev;
+	ino_t ino;
+} owned[MAX_OWN];
+
+/* Above the low numbers select() programs need, but not so high that the kernel grows a huge
+ * descriptor table for us (a soft limit of 1M would otherwise cost 8 MiB). */
+static int private_floor(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 2048)
+		return 1024;
+	return rl.rlim_cur > 16 ? (int)rl.rlim_cur / 2 : 3;
+}
+
+static int move_high(int fd)
+{
+	int moved = real.fcntl(fd, F_DUPFD_CLOEXEC, private_floor());
+	if (moved < 0) /* no room up there: anywhere, as long as it is close-on-exec */
+		moved = real.fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	real.close(fd);
+	return moved;
+}
+
+static struct own *find(int fd)
+{
+	for (int i = 0; i < MAX_OWN; i++) {
+		int *slot = __atomic_load_n(&owned[i].slot, __ATOMIC_ACQUIRE);
+		if (slot && __atomic_load_n(slot, __ATOMIC_RELAXED) == fd)
+			return &owned[i];
+	}
+	return NULL;
+}
+
+int ownfd_keep(int fd, int *slot)
+{
+	int saved = errno;
+	struct stat st;
+	fd = move_high(fd);
+	*slot = fd;
+	if (fd >= 0 && fstat(fd, &st) == 0) {
+		for (int i = 0; i < MAX_OWN; i++) {
+			if (owned[i].slot)
+				continue;
+			owned[i].dev = st.st_dev;
+			owned[i].ino = st.st_ino;
+			__atomic_store_n(&owned[i].slot, slot, __ATOMIC_RELEASE);
+			errno = saved;
+			return fd;
+		}
+	}
+	if (fd >= 0)
+		real.close(fd);
+	*slot = -1;
+	errno = saved;
+	return -1;
+}
+
+void ownfd_drop(int *slot)
+{
+	int saved = errno;
+	for (int i = 0; i < MAX_OWN; i++)
+		if (owned[i].slot == slot)
+			__atomic_store_n(&owned[i].slot, NULL, __ATOMIC_RELEASE);
+	if (*slot >= 0)
+		real.close(*slot);
+	*slot = -1;
+	errno = saved;
+}
+
+bool ownfd_intact(const int *slot)
+{
+	int saved = errno;
+	struct stat st;
+	bool intact = false;
+	for (int i = 0; i < MAX_OWN; i++)
+		if (owned[i].slot == slot)
+			intact = *slot >= 0 && fstat(*slot, &st) == 0 && st.st_dev == owned[i].dev &&
+				 st.st_ino == owned[i].ino;
+	errno = saved;
+	return intact;
+}
+
+bool ownfd_is_ours(int fd)
+{
+	return fd >= 0 && find(fd) != NULL;
+}
+
+void ownfd_make_room(int fd)
+{
+	struct own *own = find(fd);
+	if (!own)
+		return;
+	int saved = errno;
+	int moved = real.fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
+	__atomic_store_n(own->slot, moved, __ATOMIC_RELAXED);
+	if (moved < 0)
+		__atomic_store_n(&own->slot, NULL, __ATOMIC_RELEASE); /* lost it: the holder sees -1 */
+	errno = saved;
+	/* fd itself is closed by the program's dup2, which is about to replace it. */
+}
+
+/* The lowest of our descriptors in [from, last], or -1. */
+static long lowest_own_in(unsigned int from, unsigned int last)
+{
+	long lowest = -1;
+	for (int i = 0; i < MAX_OWN; i++) {
+		int *slot = __atomic_load_n(&owned[i].slot, __ATOMIC_ACQUIRE);
+		int fd = slot ? __atomic_load_n(slot, __ATOMIC_RELAXED) : -1;
+		if (fd >= 0 && (unsigned int)fd >= from && (unsigned int)fd <= last && (lowest < 0 || fd < lowest))
+			lowest = fd;
+	}
+	return lowest;
+}
+
+int ownfd_close_range_around(unsigned int first, unsigned int last, int flags,
+			     int (*close_one)(unsigned int, unsigned int, int))
+{
+	int rc = 0;
+	for (unsigned int from = first; from <= last;) {
+		long own = lowest_own_in(from, last);
+		unsigned int to = own < 0 ? last : (unsigned int)own - 1;
+		if ((own < 0 || (unsigned int)own > from) && close_one(from, to, flags) != 0)
+			rc = -1;
+		if (own < 0 || (unsigned int)own == last)
+			break;
+		from = (unsigned int)own + 1;
+	}
+	return rc;
+}

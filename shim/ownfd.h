@@ -1,0 +1,23 @@
+/* Descriptors the library holds for itself (a log file, the syslog socket).
+ *
+ * They sit above the program's usual range (select() users need the low numbers), are close-on-exec,
+ * and stay out of the program's reach: close() on one fails with EBADF, exactly as on an unused number,
+ * and dup2() or close_range() over one moves or spares it first. glibc's closefrom() closes them behind
+ * our back anyway, so a holder checks ownfd_intact() before each use. */
+#pragma once
+#include <stdbool.h>
+
+/* Moves fd to the private range and remembers *slot as its holder, which ownfd keeps up to date.
+ * Returns the new number, or -1 (and fd is closed) if there is no room. */
+int ownfd_keep(int fd, int *slot);
+/* Closes *slot and forgets it; sets *slot to -1. */
+void ownfd_drop(int *slot);
+/* True if *slot still names the file it named when kept. */
+bool ownfd_intact(const int *slot);
+
+bool ownfd_is_ours(int fd);
+/* The program is about to take this number (dup2 target): ours moves elsewhere first. */
+void ownfd_make_room(int fd);
+/* close_range(first, last) minus our descriptors: calls close_one on each remaining sub-range. */
+int ownfd_close_range_around(unsigned int first, unsigned int last, int flags,
+			     int (*close_one)(unsigned int, unsigned int, int));

@@ -1,0 +1,65 @@
+/* The libc functions tcprare interposes, as the next library in the search order provides them.
+ *
+ * Every pointer starts out as a raw-syscall stand-in, so a hook reached before real_resolve() ran (from
+ * another library's constructor, or from inside dlsym itself) works without recursing or blocking.
+ * real_resolve() then swaps in the next definitions (libc's, or another preloaded library's). */
+#pragma once
+#include <spawn.h>
+#include <stdio.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#ifdef __GLIBC__
+typedef __SOCKADDR_ARG sockaddr_arg;             /* glibc's transparent union under _GNU_SOURCE */
+typedef __CONST_SOCKADDR_ARG const_sockaddr_arg;
+#else
+typedef struct sockaddr *sockaddr_arg;
+typedef const struct sockaddr *const_sockaddr_arg;
+#endif
+
+/* Exported from the library; everything else is hidden. */
+#define INTERPOSED __attribute__((visibility("default")))
+
+struct real_libc {
+	int (*socket)(int, int, int);
+	int (*connect)(int, const_sockaddr_arg, socklen_t);
+	int (*accept)(int, sockaddr_arg, socklen_t *);
+	int (*accept4)(int, sockaddr_arg, socklen_t *, int);
+	int (*listen)(int, int);
+	int (*close)(int);
+	int (*close_range)(unsigned int, unsigned int, int);
+	int (*shutdown)(int, int);
+	int (*dup)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
+	int (*fcntl)(int, int, ...);
+	int (*fcntl64)(int, int, ...);
+	ssize_t (*read)(int, void *, size_t);
+	ssize_t (*readv)(int, const struct iovec *, int);
+	ssize_t (*recv)(int, void *, size_t, int);
+	ssize_t (*recvfrom)(int, void *, size_t, int, sockaddr_arg, socklen_t *);
+	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	ssize_t (*write)(int, const void *, size_t);
+	ssize_t (*writev)(int, const struct iovec *, int);
+	ssize_t (*send)(int, const void *, size_t, int);
+	ssize_t (*sendto)(int, const void *, size_t, int, const_sockaddr_arg, socklen_t);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+	ssize_t (*sendfile)(int, int, off_t *, size_t);
+	/* No syscall stands in for these; NULL until resolved. */
+	int (*posix_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+			   const posix_spawnattr_t *, char *const[], char *const[]);
+	int (*posix_spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+			    const posix_spawnattr_t *, char *const[], char *const[]);
+	int (*system)(const char *);
+	FILE *(*popen)(const char *, const char *);
+};
+
+extern struct real_libc real;
+
+/* Looks up every function with dlsym(RTLD_NEXT); called once from the library's constructor. */
+void real_resolve(void);
+
+/* For the spawning functions, which have no syscall stand-in: resolves on first use if needed. */
+void *real_lookup(void **slot, const char *name);

@@ -1,0 +1,34 @@
+# Shared by every .bats file: where the build is, and how to run a program with and without tcprare.
+
+BUILD=${TCPRARE_BUILD:?run the suite with make test}
+LIB=$BUILD/libtcprare.so
+PROGS=$BUILD/progs
+EXAMPLES=$BUILD/examples
+WRAPPER=$BUILD/tcprare
+
+# Under make SANITIZE=1 the library needs the sanitizer runtime loaded first.
+if [ "${SANITIZE:-}" = 1 ]; then
+	PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so):$LIB"
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}
+	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+else
+	PRELOAD=$LIB
+fi
+
+# with_tcprare CMD...: CMD with the library preloaded (TCPRARE_* from the caller's environment).
+with_tcprare() {
+	LD_PRELOAD=$PRELOAD "$@"
+}
+
+# Every test gets its own scratch directory, removed afterwards by bats.
+setup_scratch() {
+	SCRATCH=$(mktemp -d "${BATS_TEST_TMPDIR:-/tmp}/tcprare.XXXXXX")
+}
+
+# skip_unless_root: tests that need network namespaces. Under CI a skip is a failure.
+require_root() {
+	if [ "$(id -u)" != 0 ] || ! unshare -n true 2>/dev/null; then
+		[ "${CI:-}" = true ] && { echo "CI needs root and unshare -n for this test" >&2; return 1; }
+		skip "needs root and unshare -n"
+	fi
+}
