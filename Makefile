@@ -76,3 +76,6 @@ uninstall:
 
 clean:
 	rm -rf build build-asan build-musl
+
+demo: all
+	@examples/demo.sh $(BUILD)

@@ -52,13 +52,16 @@ bool closewait_refuses(int fd, size_t len, int flags)
 {
 	if (config.closewait == MODE_OFF)
 		return false;
-	uint32_t idle_ms = fdstate_note_write(fd);
+	bool first_write;
+	uint32_t idle_ms = fdstate_note_write(fd, &first_write);
 	struct fd_facts facts;
 	if (!fdstate_get(fd, &facts) || !in_scope(&facts))
 		return false;
 	if (!facts.peer_fin) {
-		/* A busy stream pays nothing: the FIN can only matter after a pause. */
-		if (idle_ms < config.closewait_idle_ms || !peer_fin_arrived(fd) || !fdstate_still_same(fd))
+		/* A busy stream pays nothing: the FIN can only matter after a pause, or before the first
+		 * write (a server at its connection limit accepts and closes at once). */
+		if ((idle_ms < config.closewait_idle_ms && !first_write) || !peer_fin_arrived(fd) ||
+		    !fdstate_still_same(fd))
 			return false;
 		fdstate_note_peer_fin(fd);
 	}

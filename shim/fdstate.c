@@ -23,6 +23,7 @@ enum {
 	FLAG_SHUT_RD = 1u << 7,
 	FLAG_SHUT_WR = 1u << 8,
 	FLAG_PEER_FIN = 1u << 9,
+	FLAG_WRITTEN = 1u << 10,
 };
 
 /* All fields are accessed with __atomic builtins; ino is written last and read first, so a reader
@@ -62,11 +63,11 @@ static struct fd_entry *entry(int fd, bool create)
 				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (fresh == MAP_FAILED)
 			return NULL;
-		page = fresh;
-		if (!__atomic_compare_exchange_n(slot, &page, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-			munmap(fresh, PAGE_ENTRIES * sizeof(struct fd_entry)); /* another thread won; page is theirs */
-		else
+		/* page is NULL here: on failure the CAS loads the page another thread installed first. */
+		if (__atomic_compare_exchange_n(slot, &page, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 			page = fresh;
+		else
+			munmap(fresh, PAGE_ENTRIES * sizeof(struct fd_entry));
 	}
 	return page ? &page[(unsigned int)fd % PAGE_ENTRIES] : NULL;
 }
@@ -198,11 +199,16 @@ void fdstate_mark_shared(int fd)
 		update_flags(e, 0, FLAG_SHARED);
 }
 
-uint32_t fdstate_note_write(int fd)
+uint32_t fdstate_note_write(int fd, bool *first)
 {
 	struct fd_entry *e = tracked(fd);
+	*first = false;
 	if (!e)
 		return 0;
+	if (!(LOAD(e->flags) & FLAG_WRITTEN)) {
+		*first = true;
+		update_flags(e, 0, FLAG_WRITTEN);
+	}
 	uint32_t now = fdstate_now_ms();
 	uint32_t last = LOAD(e->last_write_ms);
 	if (last != now) /* a stream of writes within one tick leaves the cache line clean */

@@ -46,8 +46,9 @@ void fdstate_note_read_eof(int fd);
 void fdstate_note_peer_fin(int fd);
 void fdstate_note_shutdown(int fd, int how);
 void fdstate_mark_shared(int fd);
-/* Returns milliseconds since the previous write (or since tracking began), and records this one. */
-uint32_t fdstate_note_write(int fd);
+/* Records a write; returns milliseconds since the previous one (or since tracking began), and sets
+ * *first if this is the socket's first write. Untracked descriptors: 0, and nothing else is done. */
+uint32_t fdstate_note_write(int fd, bool *first);
 
 void fdstate_forget(int fd);
 void fdstate_forget_range(unsigned int first, unsigned int last);
