@@ -60,12 +60,13 @@ bool closewait_refuses(int fd, size_t len, int flags)
 	if (!facts.peer_fin) {
 		/* A busy stream pays nothing: the FIN can only matter after a pause, or before the first
 		 * write (a server at its connection limit accepts and closes at once). */
-		if ((idle_ms < config.closewait_idle_ms && !first_write) || !peer_fin_arrived(fd) ||
-		    !fdstate_still_same(fd))
+		if ((idle_ms < config.closewait_idle_ms && !first_write) || !peer_fin_arrived(fd))
 			return false;
 		fdstate_note_peer_fin(fd);
 	}
-	if (!ports_listed(fd))
+	/* Only now pay for the identity check: glibc may have closed the socket behind our back and
+	 * the number may name a file by now. */
+	if (!fdstate_still_same(fd) || !ports_listed(fd))
 		return false;
 
 	if (config.closewait == MODE_OBSERVE) {
