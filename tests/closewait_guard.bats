@@ -1,0 +1,211 @@
+#!/usr/bin/env bats
+# The CLOSE_WAIT guard: a write into a connection the peer already closed is refused (EPIPE, SIGPIPE
+# as the kernel would), instead of "succeeding" and being lost. Each test shows the loss first.
+
+load helpers
+
+probe() { "$PROGS/closewait_probe" "$@" 2>"$BATS_TEST_TMPDIR/stderr"; }
+probe_with() { with_tcprare "$PROGS/closewait_probe" "$@" 2>"$BATS_TEST_TMPDIR/stderr"; }
+
+# idle_server and oneway_client from examples/: prints how many distinct messages arrived.
+seed_scenario() {
+	local preload=$1 out=$BATS_TEST_TMPDIR/server.out port
+	"$EXAMPLES/idle_server" -t 150 -d 3500 >"$out" &
+	local server=$!
+	for _ in $(seq 100); do port=$(awk '/^port/ {print $2}' "$out"); [ -n "$port" ] && break; sleep 0.05; done
+	LD_PRELOAD=$preload "$EXAMPLES/oneway_client" "$port" 6 250 >"$BATS_TEST_TMPDIR/client.out" 2>"$BATS_TEST_TMPDIR/client.err"
+	wait "$server"
+	grep '^received msg' "$out" | sort -u | wc -l
+}
+
+@test "the seed's one-way client loses messages without tcprare and none with it" {
+	run seed_scenario ""
+	[ "$output" -lt 6 ]                 # the loss: writes after each idle close vanished
+	run seed_scenario "$PRELOAD"
+	[ "$output" -eq 6 ]                 # every message arrived: failed writes were resent
+	grep -q 'failed (Broken pipe): reconnecting' "$BATS_TEST_TMPDIR/client.out"
+}
+
+@test "a write after the peer closed an idle connection fails with EPIPE and SIGPIPE" {
+	run probe
+	[ "${lines[0]}" = "write1 rc=5 errno=0 sigpipe=0" ]     # without: accepted, then lost
+	[ "${lines[1]}" = "write2 rc=-1 errno=EPIPE sigpipe=1" ] # only the next write fails
+	run probe_with
+	[ "${lines[0]}" = "write1 rc=-1 errno=EPIPE sigpipe=1" ]
+	grep -q 'closewait blocked fd=[0-9]* local=127.0.0.1:[0-9]* peer=127.0.0.1:[0-9]* bytes=5 idle_ms=[0-9]*' \
+		"$BATS_TEST_TMPDIR/stderr"
+}
+
+@test "every write entry point is guarded" {
+	for method in write writev send sendto sendmsg sendmmsg sendfile; do
+		run probe -m "$method"
+		[ "${lines[0]}" = "write1 rc=5 errno=0 sigpipe=0" ] || { echo "without, $method: $output"; false; }
+		run probe_with -m "$method"
+		[ "${lines[0]}" = "write1 rc=-1 errno=EPIPE sigpipe=1" ] || { echo "with, $method: $output"; false; }
+	done
+}
+
+@test "MSG_NOSIGNAL gets EPIPE without SIGPIPE, as from the kernel" {
+	for method in send sendto sendmsg sendmmsg; do
+		run probe -n -m "$method"
+		[ "${lines[1]}" = "write2 rc=-1 errno=EPIPE sigpipe=0" ]   # the kernel's own behaviour
+		run probe_with -n -m "$method"
+		[ "${lines[0]}" = "write1 rc=-1 errno=EPIPE sigpipe=0" ]
+	done
+}
+
+@test "a program that ignores SIGPIPE just gets EPIPE" {
+	run probe -i
+	[ "${lines[0]}" = "write1 rc=5 errno=0 sigpipe=0" ]
+	run probe_with -i
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "write1 rc=-1 errno=EPIPE sigpipe=0" ]
+}
+
+@test "a program with the default SIGPIPE action dies on the refused write, one write earlier" {
+	run probe -k
+	[ "$status" -eq 141 ]
+	[ "${lines[0]}" = "write1 rc=5 errno=0 sigpipe=0" ]   # the lost write went through first
+	run probe_with -k
+	[ "$status" -eq 141 ]
+	[ "${#lines[@]}" -eq 0 ]
+}
+
+@test "non-blocking sockets are guarded" {
+	run probe -b
+	[ "${lines[0]}" = "write1 rc=5 errno=0 sigpipe=0" ]
+	run probe_with -b
+	[ "${lines[0]}" = "write1 rc=-1 errno=EPIPE sigpipe=1" ]
+}
+
+@test "IPv6 sockets are guarded" {
+	run probe -6
+	[ "${lines[0]}" = "write1 rc=5 errno=0 sigpipe=0" ]
+	run probe_with -6
+	[ "${lines[0]}" = "write1 rc=-1 errno=EPIPE sigpipe=1" ]
+	grep -q 'local=\[::1\]:[0-9]* peer=\[::1\]:' "$BATS_TEST_TMPDIR/stderr"
+}
+
+@test "the FIN is seen behind unread data queued before it" {
+	run probe -q
+	[ "${lines[0]}" = "write1 rc=5 errno=0 sigpipe=0" ]
+	run probe_with -q
+	[ "${lines[0]}" = "write1 rc=-1 errno=EPIPE sigpipe=1" ]
+}
+
+@test "the first write on a connection the server closed at once is guarded" {
+	run probe -f
+	[ "${lines[0]}" = "write1 rc=5 errno=0 sigpipe=0" ]
+	run probe_with -f
+	[ "${lines[0]}" = "write1 rc=-1 errno=EPIPE sigpipe=1" ]
+}
+
+@test "once the program has read EOF itself, its writes are its own business" {
+	run probe_with -e
+	[ "${lines[0]}" = "write1 rc=5 errno=0 sigpipe=0" ]
+	[ ! -s "$BATS_TEST_TMPDIR/stderr" ]
+}
+
+@test "writes within the idle threshold are not checked" {
+	TCPRARE_CLOSEWAIT_IDLE_MS=5000 run probe_with
+	[ "${lines[0]}" = "write1 rc=5 errno=0 sigpipe=0" ]
+}
+
+@test "observe mode changes nothing the program sees and logs the lossy write" {
+	run probe
+	local without=$output
+	TCPRARE_CLOSEWAIT=observe run probe_with
+	[ "$output" = "$without" ]
+	grep -q 'closewait observed fd=[0-9]* .* bytes=5' "$BATS_TEST_TMPDIR/stderr"
+}
+
+@test "TCPRARE_CLOSEWAIT=off leaves writes alone" {
+	TCPRARE_CLOSEWAIT=off run probe_with
+	[ "${lines[0]}" = "write1 rc=5 errno=0 sigpipe=0" ]
+}
+
+@test "TCPRARE_PORTS limits the guard to the listed ports" {
+	TCPRARE_PORTS=1-5 run probe_with         # the probe's kernel-chosen ports are never below 1024
+	[ "${lines[0]}" = "write1 rc=5 errno=0 sigpipe=0" ]
+	TCPRARE_PORTS=1024-65535 run probe_with
+	[ "${lines[0]}" = "write1 rc=-1 errno=EPIPE sigpipe=1" ]
+}
+
+# The legal case: the client shut down its sending side after its request and still reads.
+# halfclose_server reads a request without waiting for EOF, pauses, then writes a long response.
+
+@test "a server under tcprare answers a half-closing client of its own in full" {
+	run "$PROGS/halfclose_pair"
+	[ "$output" = "client got 100000 bytes" ]              # legal TCP, without the library
+	run with_tcprare "$PROGS/halfclose_pair"
+	[ "$output" = "client got 100000 bytes" ]              # and with the default policy
+	TCPRARE_CLOSEWAIT_SCOPE=all run with_tcprare "$PROGS/halfclose_pair"
+	[ "$output" != "client got 100000 bytes" ]             # why accepted sockets are opt-in
+}
+
+@test "a server under tcprare answers socat and nc, which half-close, in full" {
+	command -v socat >/dev/null || skip "socat is not installed"
+	local out=$BATS_TEST_TMPDIR/server.out port
+	with_tcprare "$PROGS/halfclose_pair" -s 2 >"$out" 2>&1 &
+	for _ in $(seq 100); do port=$(awk '/^port/ {print $2}' "$out"); [ -n "$port" ] && break; sleep 0.05; done
+	# socat shuts down its sending side when stdin ends, then keeps reading (-t: up to 5 s)
+	run bash -c "printf 'request\n' | socat -t 5 - TCP:127.0.0.1:$port | wc -c"
+	[ "$output" -eq 100000 ]
+	if command -v nc >/dev/null && nc -h 2>&1 | grep -q -- ' -N'; then
+		run bash -c "printf 'request\n' | nc -N 127.0.0.1 $port | wc -c"
+		[ "$output" -eq 100000 ]
+	fi
+	wait
+	! grep -q 'closewait' "$out"
+}
+
+# A real one-way client against the seed's server: prints how many messages the client believed it
+# sent minus how many arrived, i.e. how many were lost silently.
+real_client_losses() {
+	local client=$1 preload=$2 out=$BATS_TEST_TMPDIR/server.out port believed
+	"$EXAMPLES/idle_server" -t 200 -d 2000 >"$out" &
+	local server=$!
+	for _ in $(seq 100); do port=$(awk '/^port/ {print $2}' "$out"); [ -n "$port" ] && break; sleep 0.05; done
+	believed=$(LD_PRELOAD=$preload TCPRARE_LOG=off "$client" "$port")
+	wait "$server"
+	echo $((believed - $(grep -c '^received msg' "$out")))
+}
+
+# socat -u only writes to the socket, never reads it. -v logs each message before writing it, and
+# socat stops at the first failed write: believed sent = logged - 1.
+socat_oneway() {
+	local logged
+	logged=$( (echo msg 1; sleep 0.4; echo msg 2; sleep 0.4; echo msg 3; sleep 0.3) |
+		socat -v -u - "TCP:127.0.0.1:$1" 2>&1 | grep -c '^msg')
+	echo $((logged - 1))
+}
+
+python_oneway() {
+	python3 -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+sent = 0
+for i in (1, 2, 3):
+    try:
+        s.sendall(b"msg %d\n" % i)
+        sent += 1
+    except OSError:
+        break
+    time.sleep(0.4)
+print(sent)' "$1"
+}
+
+@test "socat as a one-way client loses a message without tcprare and none with it" {
+	command -v socat >/dev/null || skip "socat is not installed"
+	run real_client_losses socat_oneway ""
+	[ "$output" -eq 1 ]
+	run real_client_losses socat_oneway "$PRELOAD"
+	[ "$output" -eq 0 ]
+}
+
+@test "a python client loses a message without tcprare and none with it" {
+	run real_client_losses python_oneway ""
+	[ "$output" -eq 1 ]
+	run real_client_losses python_oneway "$PRELOAD"
+	[ "$output" -eq 0 ]
+}
