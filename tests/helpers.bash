@@ -1,4 +1,6 @@
 # Shared by every .bats file: where the build is, and how to run a program with and without tcprare.
+bats_require_minimum_version 1.5.0
+
 
 BUILD=${TCPRARE_BUILD:?run the suite with make test}
 LIB=$BUILD/libtcprare.so

@@ -1,0 +1,99 @@
+#!/usr/bin/env bats
+# The intervention log: one line per event, text or JSON, to stderr, a file or syslog, never torn,
+# never written into a descriptor the program took over.
+
+load helpers
+
+json_check() { # every line of $1 is a JSON object with the common keys; prints the line count
+	python3 - "$1" <<'PY'
+import json, re, sys
+n = 0
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", o["time"]), o["time"]
+    for key in ("pid", "prog", "event", "action", "fd", "local", "peer"):
+        assert key in o, (key, line)
+    n += 1
+print(n)
+PY
+}
+
+@test "a text line names pid, program, event, action, descriptor and both addresses" {
+	run --separate-stderr with_tcprare "$PROGS/closewait_probe"
+	[[ "${stderr_lines[0]}" =~ ^tcprare\[[0-9]+\]\ closewait_probe:\ closewait\ blocked\ fd=[0-9]+\ local=127\.0\.0\.1:[0-9]+\ peer=127\.0\.0\.1:[0-9]+\ bytes=5\ idle_ms=[0-9]+$ ]]
+}
+
+@test "JSON lines parse with a real JSON parser and carry the event's own keys" {
+	TCPRARE_LOG_FORMAT=json with_tcprare "$PROGS/closewait_probe" -6 >/dev/null 2>"$BATS_TEST_TMPDIR/log"
+	run json_check "$BATS_TEST_TMPDIR/log"
+	[ "$output" -ge 1 ]
+	python3 -c 'import json,sys; o=json.loads(open(sys.argv[1]).readline()); assert (o["event"],o["action"],o["bytes"])==("closewait","blocked",5) and o["peer"].startswith("[::1]:"), o' \
+		"$BATS_TEST_TMPDIR/log"
+}
+
+@test "TCPRARE_LOG=PATH writes to the file, with %p expanded to the pid" {
+	TCPRARE_LOG="$BATS_TEST_TMPDIR/tcprare.%p.log" run --separate-stderr with_tcprare "$PROGS/log_storm" -n 3
+	[ "$output" = "refused 3" ]
+	[ -z "$stderr" ]
+	run cat "$BATS_TEST_TMPDIR"/tcprare.*.log
+	[ "${#lines[@]}" -ge 1 ]
+	[[ "${lines[0]}" == *"closewait blocked"* ]]
+}
+
+@test "a log file shared by a parent and its forked child has no torn lines" {
+	TCPRARE_LOG="$BATS_TEST_TMPDIR/shared.log" TCPRARE_LOG_FORMAT=json \
+		run with_tcprare "$PROGS/log_storm" -f -n 300
+	[ "${lines[0]}" = "refused 300" ]
+	[ "${lines[1]}" = "refused 300" ]
+	run json_check "$BATS_TEST_TMPDIR/shared.log"
+	[ "$output" -eq 600 ]
+	[ "$(python3 -c 'import json,sys; print(len({json.loads(l)["pid"] for l in open(sys.argv[1])}))' "$BATS_TEST_TMPDIR/shared.log")" -eq 2 ]
+}
+
+@test "with %p, a forked child logs to a file of its own" {
+	TCPRARE_LOG="$BATS_TEST_TMPDIR/own.%p.log" run with_tcprare "$PROGS/log_storm" -f -n 5
+	[ "$(ls "$BATS_TEST_TMPDIR"/own.*.log | wc -l)" -eq 2 ]
+}
+
+@test "a program that dup2s a file over stderr never gets log lines in it" {
+	local mine=$BATS_TEST_TMPDIR/program.err
+	run --separate-stderr with_tcprare "$PROGS/log_storm" -n 3 -r "$mine"
+	[ "$output" = "refused 3" ]
+	! grep -q tcprare "$mine"
+}
+
+@test "a program that closes every descriptor keeps a working log file" {
+	TCPRARE_LOG="$BATS_TEST_TMPDIR/kept.log" run with_tcprare "$PROGS/log_storm" -n 3 -c
+	[ "$output" = "refused 3" ]
+	grep -q 'closewait blocked' "$BATS_TEST_TMPDIR/kept.log"
+}
+
+@test "after closefrom() closed the log file behind the library's back, it is reopened" {
+	TCPRARE_LOG="$BATS_TEST_TMPDIR/reopened.log" run with_tcprare "$PROGS/log_storm" -n 3 -C
+	[ "$output" = "refused 3" ]
+	grep -q 'closewait blocked' "$BATS_TEST_TMPDIR/reopened.log"
+}
+
+@test "events on one socket are rate-limited, and the count of the rest is kept" {
+	# one socket, many refused writes: one line, and the summary counts them all
+	run --separate-stderr env TCPRARE_SUMMARY=on LD_PRELOAD="$PRELOAD" python3 -c '
+import socket, time
+l = socket.create_server(("127.0.0.1", 0)); c = socket.create_connection(l.getsockname())
+l.accept()[0].close(); time.sleep(0.05)
+for _ in range(50):
+    try: c.send(b"x")
+    except BrokenPipeError: pass'
+	[ "$(grep -c 'closewait blocked' <<<"$stderr")" -eq 1 ]
+	grep -q 'summary closewait_blocked=50 closewait_observed=0' <<<"$stderr"
+}
+
+@test "TCPRARE_LOG=off silences the log but the guard still acts" {
+	TCPRARE_LOG=off run --separate-stderr with_tcprare "$PROGS/closewait_probe"
+	[ "${lines[0]}" = "write1 rc=-1 errno=EPIPE sigpipe=1" ]
+	[ -z "$stderr" ]
+}
+
+@test "the exit summary is one line of every counter, in JSON too" {
+	TCPRARE_SUMMARY=on TCPRARE_LOG_FORMAT=json run --separate-stderr with_tcprare "$PROGS/log_storm" -n 2
+	python3 -c 'import json,sys; o=json.loads(sys.argv[1].splitlines()[-1]); assert o["event"]=="summary" and o["closewait_blocked"]==2, o' "$stderr"
+}

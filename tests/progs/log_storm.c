@@ -1,0 +1,58 @@
+/* log_storm: makes the CLOSE_WAIT guard log N events (each on a fresh connection whose server side
+ * closed at once), optionally from a forked child at the same time, after doing to its descriptors
+ * what real programs do. Prints "refused N" per process (the number of writes refused).
+ *
+ *   log_storm [-n N] [-f] [-r FILE] [-c] [-C]
+ * -f fork: parent and child both log   -r FILE: dup2 FILE over stderr first
+ * -c close_range(3, ~0U) first          -C closefrom(3) first (glibc closes without calling close) */
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int storm(int n)
+{
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(addr);
+	int listener = socket(AF_INET, SOCK_STREAM, 0), refused = 0;
+	if (bind(listener, (struct sockaddr *)&addr, len) || listen(listener, 8) ||
+	    getsockname(listener, (struct sockaddr *)&addr, &len))
+		return -1;
+	for (int i = 0; i < n; i++) {
+		int client = socket(AF_INET, SOCK_STREAM, 0);
+		connect(client, (struct sockaddr *)&addr, len);
+		close(accept(listener, NULL, NULL)); /* FIN: the client's first write is checked */
+		usleep(1000);
+		if (write(client, "x", 1) < 0)
+			refused++;
+		close(client);
+	}
+	close(listener);
+	return refused;
+}
+
+int main(int argc, char **argv)
+{
+	int n = 100, forking = 0, opt;
+	signal(SIGPIPE, SIG_IGN);
+	while ((opt = getopt(argc, argv, "n:fr:cC")) != -1) {
+		switch (opt) {
+		case 'n': n = atoi(optarg); break;
+		case 'f': forking = 1; break;
+		case 'r': dup2(open(optarg, O_WRONLY | O_CREAT | O_APPEND, 0644), 2); break;
+		case 'c': close_range(3, ~0U, 0); break;
+		case 'C': closefrom(3); break;
+		default: return 2;
+		}
+	}
+	pid_t child = forking ? fork() : -1;
+	printf("refused %d\n", storm(n));
+	fflush(stdout);
+	if (child > 0)
+		waitpid(child, NULL, 0);
+	return 0;
+}
