@@ -39,7 +39,8 @@ $(BUILD)/obj/%.o: shim/%.c $(HEADERS)
 $(BUILD)/libtcprare.so: $(LIB_OBJS)
 	$(CC) $(CFLAGS) $(LIB_LDFLAGS) -o $@ $^ $(LIB_LIBS)
 
-$(BUILD)/tcprare: shim/tcprare.c
+# The wrapper has the install location and version compiled in.
+$(BUILD)/tcprare: shim/tcprare.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -DTCPRARE_LIBDIR='"$(LIBDIR)"' -o $@ $<
 
@@ -60,7 +61,7 @@ test-sanitize:
 
 # Portability check: the library must also build against musl.
 musl:
-	$(MAKE) BUILD=build-musl CC=musl-gcc build-musl/libtcprare.so
+	$(MAKE) BUILD=build-musl CC=musl-gcc build-musl/libtcprare.so build-musl/tcprare
 
 install: $(BUILD)/libtcprare.so $(BUILD)/tcprare
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
@@ -79,3 +80,6 @@ clean:
 
 demo: all
 	@examples/demo.sh $(BUILD)
+
+bench: all
+	@bench/run $(BUILD)

@@ -133,12 +133,12 @@ INTERPOSED ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	return sent;
 }
 
-INTERPOSED int sendmmsg(int fd, struct mmsghdr *msgs, unsigned int n, int flags)
+INTERPOSED int sendmmsg(int fd, struct mmsghdr *msgs, unsigned int n, sendmmsg_flags flags)
 {
 	size_t bytes = 0;
 	for (unsigned int i = 0; i < n; i++)
 		bytes += iov_bytes(msgs[i].msg_hdr.msg_iov, (int)msgs[i].msg_hdr.msg_iovlen);
-	if (closewait_refuses(fd, bytes, flags))
+	if (closewait_refuses(fd, bytes, (int)flags))
 		return -1;
 	int sent = real.sendmmsg(fd, msgs, n, flags);
 	for (int i = 0; i < sent; i++)

@@ -34,7 +34,7 @@ static ssize_t sys_sendto(int fd, const void *b, size_t n, int f, const_sockaddr
 }
 static ssize_t sys_send(int fd, const void *b, size_t n, int f) { return sys_sendto(fd, b, n, f, NULL, 0); }
 static ssize_t sys_sendmsg(int fd, const struct msghdr *m, int f) { return syscall(SYS_sendmsg, fd, m, f); }
-static int sys_sendmmsg(int fd, struct mmsghdr *m, unsigned int n, int f) { return syscall(SYS_sendmmsg, fd, m, n, f); }
+static int sys_sendmmsg(int fd, struct mmsghdr *m, unsigned int n, sendmmsg_flags f) { return syscall(SYS_sendmmsg, fd, m, n, f); }
 static ssize_t sys_sendfile(int out, int in, off_t *off, size_t n) { return syscall(SYS_sendfile, out, in, off, n); }
 
 static int sys_dup2(int old, int new)

@@ -10,12 +10,15 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+/* Where glibc's and musl's prototypes differ, the hooks must match the one they are built against. */
 #ifdef __GLIBC__
 typedef __SOCKADDR_ARG sockaddr_arg;             /* glibc's transparent union under _GNU_SOURCE */
 typedef __CONST_SOCKADDR_ARG const_sockaddr_arg;
+typedef int sendmmsg_flags;
 #else
 typedef struct sockaddr *sockaddr_arg;
 typedef const struct sockaddr *const_sockaddr_arg;
+typedef unsigned int sendmmsg_flags;
 #endif
 
 /* Exported from the library; everything else is hidden. */
@@ -45,7 +48,7 @@ struct real_libc {
 	ssize_t (*send)(int, const void *, size_t, int);
 	ssize_t (*sendto)(int, const void *, size_t, int, const_sockaddr_arg, socklen_t);
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
-	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, sendmmsg_flags);
 	ssize_t (*sendfile)(int, int, off_t *, size_t);
 	/* No syscall stands in for these; NULL until resolved. */
 	int (*posix_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
