@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -48,19 +49,40 @@ static bool ports_listed(int fd)
 	return config_port_listed(local) || config_port_listed(peer);
 }
 
-bool closewait_refuses(int fd, size_t len, int flags)
+static size_t iov_bytes(const struct iovec *iov, size_t n)
 {
-	if (config.closewait == MODE_OFF)
+	size_t total = 0;
+	if (!iov || n > IOV_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	return total;
+}
+
+static size_t bytes_of(const struct write_size *w)
+{
+	size_t total = w->len + iov_bytes(w->iov, w->iovcnt < 0 ? IOV_MAX + 1 : (size_t)w->iovcnt);
+	if (w->msg)
+		total += iov_bytes(w->msg->msg_iov, w->msg->msg_iovlen);
+	for (unsigned int i = 0; w->msgs && i < w->nmsgs && i < UIO_MAXIOV; i++)
+		total += iov_bytes(w->msgs[i].msg_hdr.msg_iov, w->msgs[i].msg_hdr.msg_iovlen);
+	return total;
+}
+
+bool closewait_refuses(int fd, int flags, const struct write_size *size)
+{
+	struct write_note note;
+	if (config.closewait == MODE_OFF || !fdstate_note_write(fd, &note))
 		return false;
-	bool first_write;
-	uint32_t idle_ms = fdstate_note_write(fd, &first_write);
+	/* A busy stream pays nothing: the FIN can only matter after a pause, or before the first write
+	 * (a server at its connection limit accepts and closes at once). */
+	if (!note.peer_fin && !note.first && note.idle_ms < config.closewait_idle_ms)
+		return false;
 	struct fd_facts facts;
 	if (!fdstate_get(fd, &facts) || !in_scope(&facts))
 		return false;
 	if (!facts.peer_fin) {
-		/* A busy stream pays nothing: the FIN can only matter after a pause, or before the first
-		 * write (a server at its connection limit accepts and closes at once). */
-		if ((idle_ms < config.closewait_idle_ms && !first_write) || !peer_fin_arrived(fd))
+		if (!peer_fin_arrived(fd))
 			return false;
 		fdstate_note_peer_fin(fd);
 	}
@@ -69,11 +91,10 @@ bool closewait_refuses(int fd, size_t len, int flags)
 	if (!fdstate_still_same(fd) || !ports_listed(fd))
 		return false;
 
-	if (config.closewait == MODE_OBSERVE) {
-		LOG_EVENT(EV_CLOSEWAIT_OBSERVED, fd, FIELD_NUM("bytes", len), FIELD_NUM("idle_ms", idle_ms));
+	enum log_event event = config.closewait == MODE_OBSERVE ? EV_CLOSEWAIT_OBSERVED : EV_CLOSEWAIT_BLOCKED;
+	LOG_EVENT(event, fd, FIELD_NUM("bytes", bytes_of(size)), FIELD_NUM("idle_ms", note.idle_ms));
+	if (config.closewait == MODE_OBSERVE)
 		return false;
-	}
-	LOG_EVENT(EV_CLOSEWAIT_BLOCKED, fd, FIELD_NUM("bytes", len), FIELD_NUM("idle_ms", idle_ms));
 	if (!(flags & MSG_NOSIGNAL))
 		raise(SIGPIPE); /* thread-directed, like the kernel's */
 	errno = EPIPE;

@@ -199,21 +199,22 @@ void fdstate_mark_shared(int fd)
 		update_flags(e, 0, FLAG_SHARED);
 }
 
-uint32_t fdstate_note_write(int fd, bool *first)
+bool fdstate_note_write(int fd, struct write_note *note)
 {
 	struct fd_entry *e = tracked(fd);
-	*first = false;
 	if (!e)
-		return 0;
-	if (!(LOAD(e->flags) & FLAG_WRITTEN)) {
-		*first = true;
+		return false;
+	uint32_t flags = LOAD(e->flags);
+	note->first = !(flags & FLAG_WRITTEN);
+	note->peer_fin = flags & FLAG_PEER_FIN;
+	if (note->first)
 		update_flags(e, 0, FLAG_WRITTEN);
-	}
 	uint32_t now = fdstate_now_ms();
 	uint32_t last = LOAD(e->last_write_ms);
 	if (last != now) /* a stream of writes within one tick leaves the cache line clean */
 		STORE(e->last_write_ms, now);
-	return now - last;
+	note->idle_ms = now - last;
+	return true;
 }
 
 void fdstate_forget(int fd)

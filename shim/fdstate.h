@@ -46,9 +46,14 @@ void fdstate_note_read_eof(int fd);
 void fdstate_note_peer_fin(int fd);
 void fdstate_note_shutdown(int fd, int how);
 void fdstate_mark_shared(int fd);
-/* Records a write; returns milliseconds since the previous one (or since tracking began), and sets
- * *first if this is the socket's first write. Untracked descriptors: 0, and nothing else is done. */
-uint32_t fdstate_note_write(int fd, bool *first);
+/* What the write path needs to know, from one lookup. */
+struct write_note {
+	uint32_t idle_ms; /* since the previous write, or since tracking began */
+	bool first;       /* the socket's first write */
+	bool peer_fin;
+};
+/* Records a write on fd; false (and nothing done) if fd is not a tracked TCP socket. */
+bool fdstate_note_write(int fd, struct write_note *note);
 
 void fdstate_forget(int fd);
 void fdstate_forget_range(unsigned int first, unsigned int last);

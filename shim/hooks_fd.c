@@ -95,7 +95,7 @@ static int close_range_real(unsigned int first, unsigned int last, int flags)
 
 INTERPOSED int close_range(unsigned int first, unsigned int last, int flags)
 {
-	if (flags & CLOSE_RANGE_CLOEXEC) /* marks, closes nothing */
+	if ((flags & CLOSE_RANGE_CLOEXEC) || first > last) /* closes nothing, or the kernel's EINVAL */
 		return real.close_range(first, last, flags);
 	fdstate_forget_range(first, last);
 	return ownfd_close_range_around(first, last, flags, close_range_real);
@@ -120,18 +120,15 @@ INTERPOSED int dup2(int oldfd, int newfd)
 	if (oldfd == newfd)
 		return real.dup2(oldfd, newfd);
 	ownfd_make_room(newfd);
-	fdstate_forget(newfd);
-	return note_copy(oldfd, real.dup2(oldfd, newfd));
+	return note_copy(oldfd, real.dup2(oldfd, newfd)); /* a failed dup2 leaves newfd as it was */
 }
 
 INTERPOSED int dup3(int oldfd, int newfd, int flags)
 {
 	if (refuse_own(oldfd))
 		return -1;
-	if (oldfd != newfd) {
+	if (oldfd != newfd)
 		ownfd_make_room(newfd);
-		fdstate_forget(newfd);
-	}
 	return note_copy(oldfd, real.dup3(oldfd, newfd, flags));
 }
 

@@ -5,20 +5,23 @@
 #include "fdstate.h"
 #include "real.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
-static size_t iov_bytes(const struct iovec *iov, int n)
+/* Called only after the kernel accepted the buffers (a read returned 0). */
+static bool iov_has_room(const struct iovec *iov, size_t n)
 {
-	size_t total = 0;
-	for (int i = 0; i < n; i++)
-		total += iov[i].iov_len;
-	return total;
+	for (size_t i = 0; i < n; i++)
+		if (iov[i].iov_len)
+			return true;
+	return false;
 }
 
-static ssize_t note_read(int fd, ssize_t got, size_t wanted)
+/* A read of 0 bytes into room for some is EOF: the program now knows the peer is done sending. */
+static ssize_t note_read(int fd, ssize_t got, bool had_room)
 {
-	if (got == 0 && wanted > 0)
+	if (got == 0 && had_room)
 		fdstate_note_read_eof(fd);
 	return got;
 }
@@ -47,23 +50,23 @@ static void note_passed_fds(const struct msghdr *msg, bool received)
 
 INTERPOSED ssize_t read(int fd, void *buf, size_t n)
 {
-	return note_read(fd, real.read(fd, buf, n), n);
+	return note_read(fd, real.read(fd, buf, n), n > 0);
 }
 
 INTERPOSED ssize_t readv(int fd, const struct iovec *iov, int n)
 {
 	ssize_t got = real.readv(fd, iov, n);
-	return note_read(fd, got, got == 0 ? iov_bytes(iov, n) : 0);
+	return note_read(fd, got, got == 0 && iov_has_room(iov, (size_t)n));
 }
 
 INTERPOSED ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
-	return note_read(fd, real.recv(fd, buf, n, flags), n);
+	return note_read(fd, real.recv(fd, buf, n, flags), n > 0);
 }
 
 INTERPOSED ssize_t recvfrom(int fd, void *buf, size_t n, int flags, sockaddr_arg addr, socklen_t *len)
 {
-	return note_read(fd, real.recvfrom(fd, buf, n, flags, addr, len), n);
+	return note_read(fd, real.recvfrom(fd, buf, n, flags, addr, len), n > 0);
 }
 
 INTERPOSED ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
@@ -71,7 +74,7 @@ INTERPOSED ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	ssize_t got = real.recvmsg(fd, msg, flags);
 	if (got >= 0)
 		note_passed_fds(msg, true);
-	return note_read(fd, got, got == 0 ? iov_bytes(msg->msg_iov, (int)msg->msg_iovlen) : 0);
+	return note_read(fd, got, got == 0 && iov_has_room(msg->msg_iov, msg->msg_iovlen));
 }
 
 #ifdef __GLIBC__
@@ -105,27 +108,29 @@ INTERPOSED ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, in
 
 INTERPOSED ssize_t write(int fd, const void *buf, size_t n)
 {
-	return closewait_refuses(fd, n, 0) ? -1 : real.write(fd, buf, n);
+	return closewait_refuses(fd, 0, &(struct write_size){.len = n}) ? -1 : real.write(fd, buf, n);
 }
 
 INTERPOSED ssize_t writev(int fd, const struct iovec *iov, int n)
 {
-	return closewait_refuses(fd, iov_bytes(iov, n), 0) ? -1 : real.writev(fd, iov, n);
+	return closewait_refuses(fd, 0, &(struct write_size){.iov = iov, .iovcnt = n}) ? -1 : real.writev(fd, iov, n);
 }
 
 INTERPOSED ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-	return closewait_refuses(fd, n, flags) ? -1 : real.send(fd, buf, n, flags);
+	return closewait_refuses(fd, flags, &(struct write_size){.len = n}) ? -1 : real.send(fd, buf, n, flags);
 }
 
 INTERPOSED ssize_t sendto(int fd, const void *buf, size_t n, int flags, const_sockaddr_arg addr, socklen_t len)
 {
-	return closewait_refuses(fd, n, flags) ? -1 : real.sendto(fd, buf, n, flags, addr, len);
+	if (closewait_refuses(fd, flags, &(struct write_size){.len = n}))
+		return -1;
+	return real.sendto(fd, buf, n, flags, addr, len);
 }
 
 INTERPOSED ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	if (closewait_refuses(fd, iov_bytes(msg->msg_iov, (int)msg->msg_iovlen), flags))
+	if (closewait_refuses(fd, flags, &(struct write_size){.msg = msg}))
 		return -1;
 	ssize_t sent = real.sendmsg(fd, msg, flags);
 	if (sent >= 0)
@@ -135,10 +140,7 @@ INTERPOSED ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 INTERPOSED int sendmmsg(int fd, struct mmsghdr *msgs, unsigned int n, sendmmsg_flags flags)
 {
-	size_t bytes = 0;
-	for (unsigned int i = 0; i < n; i++)
-		bytes += iov_bytes(msgs[i].msg_hdr.msg_iov, (int)msgs[i].msg_hdr.msg_iovlen);
-	if (closewait_refuses(fd, bytes, (int)flags))
+	if (closewait_refuses(fd, (int)flags, &(struct write_size){.msgs = msgs, .nmsgs = n}))
 		return -1;
 	int sent = real.sendmmsg(fd, msgs, n, flags);
 	for (int i = 0; i < sent; i++)
@@ -148,7 +150,9 @@ INTERPOSED int sendmmsg(int fd, struct mmsghdr *msgs, unsigned int n, sendmmsg_f
 
 INTERPOSED ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 {
-	return closewait_refuses(out_fd, count, 0) ? -1 : real.sendfile(out_fd, in_fd, offset, count);
+	if (closewait_refuses(out_fd, 0, &(struct write_size){.len = count}))
+		return -1;
+	return real.sendfile(out_fd, in_fd, offset, count);
 }
 
 #if defined(__GLIBC__) && defined(__LP64__)
