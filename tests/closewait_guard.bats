@@ -166,7 +166,7 @@ nc_halfclose() { timeout 10 nc -N 127.0.0.1 "$1"; }                # -N: shutdow
 }
 
 @test "a server under tcprare answers nc -N, which half-closes, in full" {
-	[ "$(nc -h 2>&1 | grep -c -- ' -N')" -gt 0 ] || skip "this nc has no -N (Debian: netcat-openbsd)"
+	[ "$(nc -h 2>&1 | grep -c -- '[[:space:]]-N[[:space:]]')" -gt 0 ] || skip "this nc has no -N (Debian: netcat-openbsd)"
 	run halfclose_response nc_halfclose
 	[ "$status" -eq 0 ]
 	[ "$output" -eq 100000 ]
