@@ -72,7 +72,7 @@ static size_t bytes_of(const struct write_size *w)
 bool closewait_refuses(int fd, int flags, const struct write_size *size)
 {
 	struct write_note note;
-	if (config.closewait == MODE_OFF || !fdstate_note_write(fd, &note))
+	if (!fdstate_note_write(fd, &note))
 		return false;
 	/* A busy stream pays nothing: the FIN can only matter after a pause, or before the first write
 	 * (a server at its connection limit accepts and closes at once). */

@@ -1,6 +1,9 @@
 /* The CLOSE_WAIT guard: refuse the write that the kernel would accept and the peer would answer
  * with RST, so that the program's own error path runs instead of the data vanishing. */
 #pragma once
+#include "config.h"
+#include "fdstate.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
@@ -17,7 +20,15 @@ struct write_size {
 	unsigned int nmsgs;
 };
 
-/* True if the write on fd must fail; then errno is EPIPE and SIGPIPE has been raised on this thread
- * unless flags has MSG_NOSIGNAL, exactly as the kernel does one write later.
+/* Does the guard look at writes on fd at all? Inline and first in every write hook, so that a write
+ * to anything but a tracked TCP socket costs two loads, and its size record is never even built:
+ *	if (closewait_watches(fd) && closewait_refuses(fd, flags, &(struct write_size){...}))  */
+static inline bool closewait_watches(int fd)
+{
+	return config.closewait != MODE_OFF && fdstate_is_tracked(fd);
+}
+
+/* True if the write on a watched fd must fail; then errno is EPIPE and SIGPIPE has been raised on
+ * this thread unless flags has MSG_NOSIGNAL, exactly as the kernel does one write later.
  * False leaves errno untouched. */
 bool closewait_refuses(int fd, int flags, const struct write_size *size);

@@ -12,9 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PAGE_ENTRIES 256u
-#define MAX_TRACKED_FD (1u << 21) /* beyond this (above Linux's default nr_open), sockets pass untracked */
-
 enum {
 	ORIGIN_MASK = 0x0f,
 	FLAG_IPV6 = 1u << 4,
@@ -26,18 +23,7 @@ enum {
 	FLAG_WRITTEN = 1u << 10,
 };
 
-/* All fields are accessed with __atomic builtins; ino is written last and read first, so a reader
- * that sees a non-zero ino sees the rest of the entry as it was when tracking began. */
-struct fd_entry {
-	uint32_t ino;       /* the socket's inode number; 0: not a tracked TCP socket */
-	uint32_t flags;     /* origin | FLAG_* */
-	uint32_t fork_gen;  /* fork_generation when tracking began: if it moved on, a fork shares us */
-	uint32_t last_write_ms;
-	uint32_t log_ms;
-	uint32_t log_suppressed;
-};
-
-static struct fd_entry *pages[MAX_TRACKED_FD / PAGE_ENTRIES];
+struct fd_entry *fdstate_pages[FDSTATE_MAX_FD / FDSTATE_PAGE_ENTRIES];
 static uint32_t fork_generation;
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
@@ -54,12 +40,12 @@ uint32_t fdstate_now_ms(void)
  * run in a signal handler). NULL if fd is out of range or its page was never needed. */
 static struct fd_entry *entry(int fd, bool create)
 {
-	if (fd < 0 || (unsigned int)fd >= MAX_TRACKED_FD)
+	if (fd < 0 || (unsigned int)fd >= FDSTATE_MAX_FD)
 		return NULL;
-	struct fd_entry **slot = &pages[(unsigned int)fd / PAGE_ENTRIES];
+	struct fd_entry **slot = &fdstate_pages[(unsigned int)fd / FDSTATE_PAGE_ENTRIES];
 	struct fd_entry *page = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
 	if (!page && create) {
-		void *fresh = mmap(NULL, PAGE_ENTRIES * sizeof(struct fd_entry), PROT_READ | PROT_WRITE,
+		void *fresh = mmap(NULL, FDSTATE_PAGE_ENTRIES * sizeof(struct fd_entry), PROT_READ | PROT_WRITE,
 				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (fresh == MAP_FAILED)
 			return NULL;
@@ -67,16 +53,15 @@ static struct fd_entry *entry(int fd, bool create)
 		if (__atomic_compare_exchange_n(slot, &page, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 			page = fresh;
 		else
-			munmap(fresh, PAGE_ENTRIES * sizeof(struct fd_entry));
+			munmap(fresh, FDSTATE_PAGE_ENTRIES * sizeof(struct fd_entry));
 	}
-	return page ? &page[(unsigned int)fd % PAGE_ENTRIES] : NULL;
+	return page ? &page[(unsigned int)fd % FDSTATE_PAGE_ENTRIES] : NULL;
 }
 
 /* The entry for fd if it is a tracked TCP socket. */
 static struct fd_entry *tracked(int fd)
 {
-	struct fd_entry *e = entry(fd, false);
-	return e && __atomic_load_n(&e->ino, __ATOMIC_ACQUIRE) ? e : NULL;
+	return fdstate_is_tracked(fd) ? entry(fd, false) : NULL;
 }
 
 static void update_flags(struct fd_entry *e, uint32_t clear, uint32_t set)
@@ -226,11 +211,11 @@ void fdstate_forget(int fd)
 
 void fdstate_forget_range(unsigned int first, unsigned int last)
 {
-	if (last >= MAX_TRACKED_FD)
-		last = MAX_TRACKED_FD - 1;
+	if (last >= FDSTATE_MAX_FD)
+		last = FDSTATE_MAX_FD - 1;
 	for (unsigned int fd = first; fd <= last; fd++) {
-		if (fd % PAGE_ENTRIES == 0 && !__atomic_load_n(&pages[fd / PAGE_ENTRIES], __ATOMIC_ACQUIRE)) {
-			fd += PAGE_ENTRIES - 1; /* a page never mapped holds nothing to forget */
+		if (fd % FDSTATE_PAGE_ENTRIES == 0 && !__atomic_load_n(&fdstate_pages[fd / FDSTATE_PAGE_ENTRIES], __ATOMIC_ACQUIRE)) {
+			fd += FDSTATE_PAGE_ENTRIES - 1; /* a page never mapped holds nothing to forget */
 			continue;
 		}
 		fdstate_forget((int)fd);
@@ -256,10 +241,10 @@ void fdstate_note_fork(void)
 void fdstate_note_spawn(bool with_file_actions)
 {
 	int saved = errno;
-	for (unsigned int p = 0; p < MAX_TRACKED_FD / PAGE_ENTRIES; p++) {
-		struct fd_entry *page = __atomic_load_n(&pages[p], __ATOMIC_ACQUIRE);
-		for (unsigned int i = 0; page && i < PAGE_ENTRIES; i++) {
-			int fd = (int)(p * PAGE_ENTRIES + i);
+	for (unsigned int p = 0; p < FDSTATE_MAX_FD / FDSTATE_PAGE_ENTRIES; p++) {
+		struct fd_entry *page = __atomic_load_n(&fdstate_pages[p], __ATOMIC_ACQUIRE);
+		for (unsigned int i = 0; page && i < FDSTATE_PAGE_ENTRIES; i++) {
+			int fd = (int)(p * FDSTATE_PAGE_ENTRIES + i);
 			if (LOAD(page[i].ino) && (with_file_actions || !(real.fcntl(fd, F_GETFD) & FD_CLOEXEC)))
 				update_flags(&page[i], 0, FLAG_SHARED);
 		}

@@ -76,3 +76,31 @@ bool fdstate_log_allowed(int fd, uint32_t interval_ms, uint32_t *suppressed);
 
 /* The socket's local and peer ports (0 where unknown): two syscalls, for the intervention path only. */
 void fdstate_ports(int fd, unsigned int *local, unsigned int *peer);
+
+/* --- The table's layout, public only for the inline lookup below --- */
+
+#define FDSTATE_PAGE_ENTRIES 256u
+#define FDSTATE_MAX_FD (1u << 21) /* beyond this (above Linux's default nr_open), sockets pass untracked */
+
+/* All fields are accessed with __atomic builtins; ino is written last and read first, so a reader
+ * that sees a non-zero ino sees the rest of the entry as it was when tracking began. */
+struct fd_entry {
+	uint32_t ino;       /* the socket's inode number; 0: not a tracked TCP socket */
+	uint32_t flags;     /* origin | FLAG_* (fdstate.c) */
+	uint32_t fork_gen;  /* fork_generation when tracking began: if it moved on, a fork shares us */
+	uint32_t last_write_ms;
+	uint32_t log_ms;
+	uint32_t log_suppressed;
+};
+
+extern struct fd_entry *fdstate_pages[FDSTATE_MAX_FD / FDSTATE_PAGE_ENTRIES];
+
+/* Is fd a tracked TCP socket? Inline because every read and write of every descriptor asks: for a
+ * file, pipe or terminal this is the whole cost of the library, two loads. */
+static inline bool fdstate_is_tracked(int fd)
+{
+	if ((unsigned int)fd >= FDSTATE_MAX_FD) /* negative numbers too */
+		return false;
+	struct fd_entry *page = __atomic_load_n(&fdstate_pages[(unsigned int)fd / FDSTATE_PAGE_ENTRIES], __ATOMIC_ACQUIRE);
+	return page && __atomic_load_n(&page[(unsigned int)fd % FDSTATE_PAGE_ENTRIES].ino, __ATOMIC_ACQUIRE);
+}

@@ -108,29 +108,35 @@ INTERPOSED ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, in
 
 INTERPOSED ssize_t write(int fd, const void *buf, size_t n)
 {
-	return closewait_refuses(fd, 0, &(struct write_size){.len = n}) ? -1 : real.write(fd, buf, n);
+	if (closewait_watches(fd) && closewait_refuses(fd, 0, &(struct write_size){.len = n}))
+		return -1;
+	return real.write(fd, buf, n);
 }
 
 INTERPOSED ssize_t writev(int fd, const struct iovec *iov, int n)
 {
-	return closewait_refuses(fd, 0, &(struct write_size){.iov = iov, .iovcnt = n}) ? -1 : real.writev(fd, iov, n);
+	if (closewait_watches(fd) && closewait_refuses(fd, 0, &(struct write_size){.iov = iov, .iovcnt = n}))
+		return -1;
+	return real.writev(fd, iov, n);
 }
 
 INTERPOSED ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-	return closewait_refuses(fd, flags, &(struct write_size){.len = n}) ? -1 : real.send(fd, buf, n, flags);
+	if (closewait_watches(fd) && closewait_refuses(fd, flags, &(struct write_size){.len = n}))
+		return -1;
+	return real.send(fd, buf, n, flags);
 }
 
 INTERPOSED ssize_t sendto(int fd, const void *buf, size_t n, int flags, const_sockaddr_arg addr, socklen_t len)
 {
-	if (closewait_refuses(fd, flags, &(struct write_size){.len = n}))
+	if (closewait_watches(fd) && closewait_refuses(fd, flags, &(struct write_size){.len = n}))
 		return -1;
 	return real.sendto(fd, buf, n, flags, addr, len);
 }
 
 INTERPOSED ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	if (closewait_refuses(fd, flags, &(struct write_size){.msg = msg}))
+	if (closewait_watches(fd) && closewait_refuses(fd, flags, &(struct write_size){.msg = msg}))
 		return -1;
 	ssize_t sent = real.sendmsg(fd, msg, flags);
 	if (sent >= 0)
@@ -140,7 +146,7 @@ INTERPOSED ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 INTERPOSED int sendmmsg(int fd, struct mmsghdr *msgs, unsigned int n, sendmmsg_flags flags)
 {
-	if (closewait_refuses(fd, (int)flags, &(struct write_size){.msgs = msgs, .nmsgs = n}))
+	if (closewait_watches(fd) && closewait_refuses(fd, (int)flags, &(struct write_size){.msgs = msgs, .nmsgs = n}))
 		return -1;
 	int sent = real.sendmmsg(fd, msgs, n, flags);
 	for (int i = 0; i < sent; i++)
@@ -150,7 +156,7 @@ INTERPOSED int sendmmsg(int fd, struct mmsghdr *msgs, unsigned int n, sendmmsg_f
 
 INTERPOSED ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 {
-	if (closewait_refuses(out_fd, 0, &(struct write_size){.len = count}))
+	if (closewait_watches(out_fd) && closewait_refuses(out_fd, 0, &(struct write_size){.len = count}))
 		return -1;
 	return real.sendfile(out_fd, in_fd, offset, count);
 }
