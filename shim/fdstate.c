@@ -58,11 +58,6 @@ static struct fd_entry *entry(int fd, bool create)
 	return page ? &page[(unsigned int)fd % FDSTATE_PAGE_ENTRIES] : NULL;
 }
 
-/* The entry for fd if it is a tracked TCP socket. */
-static struct fd_entry *tracked(int fd)
-{
-	return fdstate_is_tracked(fd) ? entry(fd, false) : NULL;
-}
 
 static void update_flags(struct fd_entry *e, uint32_t clear, uint32_t set)
 {
@@ -151,42 +146,42 @@ void fdstate_adopt_inherited(void)
 
 void fdstate_set_origin(int fd, enum fd_origin origin)
 {
-	struct fd_entry *e = tracked(fd);
+	struct fd_entry *e = fdstate_entry(fd);
 	if (e)
 		update_flags(e, ORIGIN_MASK, origin);
 }
 
 void fdstate_note_read_eof(int fd)
 {
-	struct fd_entry *e = tracked(fd);
+	struct fd_entry *e = fdstate_entry(fd);
 	if (e && !(LOAD(e->flags) & FLAG_READ_EOF))
 		update_flags(e, 0, FLAG_READ_EOF);
 }
 
 void fdstate_note_peer_fin(int fd)
 {
-	struct fd_entry *e = tracked(fd);
+	struct fd_entry *e = fdstate_entry(fd);
 	if (e)
 		update_flags(e, 0, FLAG_PEER_FIN);
 }
 
 void fdstate_note_shutdown(int fd, int how)
 {
-	struct fd_entry *e = tracked(fd);
+	struct fd_entry *e = fdstate_entry(fd);
 	if (e)
 		update_flags(e, 0, (how != SHUT_WR ? FLAG_SHUT_RD : 0) | (how != SHUT_RD ? FLAG_SHUT_WR : 0));
 }
 
 void fdstate_mark_shared(int fd)
 {
-	struct fd_entry *e = tracked(fd);
+	struct fd_entry *e = fdstate_entry(fd);
 	if (e)
 		update_flags(e, 0, FLAG_SHARED);
 }
 
 bool fdstate_note_write(int fd, struct write_note *note)
 {
-	struct fd_entry *e = tracked(fd);
+	struct fd_entry *e = fdstate_entry(fd);
 	if (!e)
 		return false;
 	uint32_t flags = LOAD(e->flags);
@@ -224,7 +219,7 @@ void fdstate_forget_range(unsigned int first, unsigned int last)
 
 void fdstate_copy(int oldfd, int newfd)
 {
-	struct fd_entry *from = tracked(oldfd);
+	struct fd_entry *from = fdstate_entry(oldfd);
 	if (!from) {
 		fdstate_forget(newfd);
 		return;
@@ -254,7 +249,7 @@ void fdstate_note_spawn(bool with_file_actions)
 
 bool fdstate_get(int fd, struct fd_facts *facts)
 {
-	struct fd_entry *e = tracked(fd);
+	struct fd_entry *e = fdstate_entry(fd);
 	if (!e)
 		return false;
 	uint32_t flags = LOAD(e->flags);
@@ -273,7 +268,7 @@ bool fdstate_get(int fd, struct fd_facts *facts)
 
 bool fdstate_still_same(int fd)
 {
-	struct fd_entry *e = tracked(fd);
+	struct fd_entry *e = fdstate_entry(fd);
 	if (!e)
 		return false;
 	int saved = errno;
@@ -284,7 +279,7 @@ bool fdstate_still_same(int fd)
 
 bool fdstate_log_allowed(int fd, uint32_t interval_ms, uint32_t *suppressed)
 {
-	struct fd_entry *e = tracked(fd);
+	struct fd_entry *e = fdstate_entry(fd);
 	*suppressed = 0;
 	if (!e)
 		return true;

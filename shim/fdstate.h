@@ -9,6 +9,7 @@
  * calling close()), so nothing may act on an entry before fdstate_still_same() confirmed it. */
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* How this process came to hold the socket. */
@@ -95,12 +96,20 @@ struct fd_entry {
 
 extern struct fd_entry *fdstate_pages[FDSTATE_MAX_FD / FDSTATE_PAGE_ENTRIES];
 
-/* Is fd a tracked TCP socket? Inline because every read and write of every descriptor asks: for a
- * file, pipe or terminal this is the whole cost of the library, two loads. */
-static inline bool fdstate_is_tracked(int fd)
+/* fd's entry if fd is a tracked TCP socket, else NULL. Inline because every read and write of every
+ * descriptor asks: for a file, pipe or terminal this is the whole cost of the library, two loads. */
+static inline struct fd_entry *fdstate_entry(int fd)
 {
 	if ((unsigned int)fd >= FDSTATE_MAX_FD) /* negative numbers too */
-		return false;
-	struct fd_entry *page = __atomic_load_n(&fdstate_pages[(unsigned int)fd / FDSTATE_PAGE_ENTRIES], __ATOMIC_ACQUIRE);
-	return page && __atomic_load_n(&page[(unsigned int)fd % FDSTATE_PAGE_ENTRIES].ino, __ATOMIC_ACQUIRE);
+		return NULL;
+	unsigned int n = (unsigned int)fd;
+	struct fd_entry *page = __atomic_load_n(&fdstate_pages[n / FDSTATE_PAGE_ENTRIES], __ATOMIC_ACQUIRE);
+	if (!page || !__atomic_load_n(&page[n % FDSTATE_PAGE_ENTRIES].ino, __ATOMIC_ACQUIRE))
+		return NULL;
+	return &page[n % FDSTATE_PAGE_ENTRIES];
+}
+
+static inline bool fdstate_is_tracked(int fd)
+{
+	return fdstate_entry(fd) != NULL;
 }
