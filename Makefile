@@ -81,5 +81,6 @@ clean:
 demo: all
 	@examples/demo.sh $(BUILD)
 
-bench: all
+# Not with SANITIZE=1: that would measure the sanitizers.
+bench: $(BUILD)/libtcprare.so
 	@bench/run $(BUILD)
