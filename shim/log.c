@@ -216,15 +216,25 @@ static void open_syslog(void)
 		ownfd_keep(fd, &own_fd);
 }
 
-/* "<PRI>tcprare[PID]: " and the line, in one datagram. */
+/* "<PRI>tcprare[PID]: " and the line, in one datagram; the syslog tag replaces the text format's own
+ * "tcprare[PID] " prefix. */
 static void send_syslog(int fd, const struct line *l)
 {
 	struct line datagram = {.len = 0};
+	const char *body = l->text;
+	size_t len = l->len;
+	if (len > 8 && !memcmp(body, "tcprare[", 8)) {
+		const char *space = memchr(body, ' ', len);
+		if (space) {
+			len -= (size_t)(space + 1 - body);
+			body = space + 1;
+		}
+	}
 	put(&datagram, SYSLOG_PRIORITY "tcprare[");
 	put_number(&datagram, getpid());
 	put(&datagram, "]: ");
-	size_t n = l->len < sizeof(datagram.text) - datagram.len ? l->len : sizeof(datagram.text) - datagram.len;
-	memcpy(datagram.text + datagram.len, l->text, n);
+	size_t n = len < sizeof(datagram.text) - datagram.len ? len : sizeof(datagram.text) - datagram.len;
+	memcpy(datagram.text + datagram.len, body, n);
 	real.send(fd, datagram.text, datagram.len + n, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 

@@ -97,3 +97,14 @@ for _ in range(50):
 	TCPRARE_SUMMARY=on TCPRARE_LOG_FORMAT=json run --separate-stderr with_tcprare "$PROGS/log_storm" -n 2
 	python3 -c 'import json,sys; o=json.loads(sys.argv[1].splitlines()[-1]); assert o["event"]=="summary" and o["closewait_blocked"]==2, o' "$stderr"
 }
+
+@test "when stderr is a socket, as for inetd-style servers, lines go to syslog and never into it" {
+	require_root
+	# a private /dev (mount namespace) with our own /dev/log
+	run unshare -m sh -c 'mount -t tmpfs tmpfs /dev && exec "$@"' sh \
+		python3 "$BATS_TEST_DIRNAME/lib/stderr_socket.py" env LD_PRELOAD="$PRELOAD" "$PROGS/closewait_probe"
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" =~ ^syslog:\ \<29\>tcprare\[[0-9]+\]:\ closewait_probe:\ closewait\ blocked\ fd= ]]
+	[ "${lines[1]}" = "stderr: " ]
+	[ "${lines[2]}" = "stdout: write1 rc=-1 errno=EPIPE sigpipe=1" ]
+}
