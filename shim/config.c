@@ -58,19 +58,43 @@ static const char *setting(const char *name)
 	return value && *value ? value : NULL; /* set but empty counts as unset */
 }
 
-static void load_mode(const char *name, enum mode *mode, const char *fallback)
+struct word {
+	const char *text;
+	int value;
+};
+
+static const struct word mode_words[] = {{"on", MODE_ON}, {"observe", MODE_OBSERVE}, {"off", MODE_OFF}, {0}};
+static const struct word scope_words[] = {{"connected", false}, {"all", true}, {0}};
+static const struct word backlog_words[] = {
+	{"max", BACKLOG_MAX}, {"observe", BACKLOG_OBSERVE}, {"off", BACKLOG_OFF}, {0}};
+static const struct word log_words[] = {{"stderr", LOG_STDERR}, {"syslog", LOG_SYSLOG}, {"off", LOG_OFF}, {0}};
+static const struct word format_words[] = {{"text", LOG_TEXT}, {"json", LOG_JSON}, {0}};
+static const struct word switch_words[] = {{"on", true}, {"off", false}, {0}};
+
+/* Case-insensitive: "ON" and "On" mean "on". */
+static bool match_word(const char *v, const struct word *words, int *value)
+{
+	for (; words->text; words++) {
+		if (!strcasecmp(v, words->text)) {
+			*value = words->value;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The value of a setting that is one of words: current if unset, current and a report if bad. */
+static int load_word(const char *name, const struct word *words, int current, const char *expected,
+		     const char *fallback)
 {
 	const char *v = setting(name);
+	int value;
 	if (!v)
-		return;
-	if (!strcasecmp(v, "on"))
-		*mode = MODE_ON;
-	else if (!strcasecmp(v, "observe"))
-		*mode = MODE_OBSERVE;
-	else if (!strcasecmp(v, "off"))
-		*mode = MODE_OFF;
-	else
-		reject(name, v, "on, observe or off", fallback);
+		return current;
+	if (match_word(v, words, &value))
+		return value;
+	reject(name, v, expected, fallback);
+	return current;
 }
 
 static void load_ms(const char *name, uint32_t *ms, unsigned long min, unsigned long max, const char *expected,
@@ -86,31 +110,15 @@ static void load_ms(const char *name, uint32_t *ms, unsigned long min, unsigned 
 		reject(name, v, expected, fallback);
 }
 
-static void load_closewait_scope(void)
-{
-	const char *v = setting("TCPRARE_CLOSEWAIT_SCOPE");
-	if (!v)
-		return;
-	if (!strcasecmp(v, "connected"))
-		config.closewait_scope_all = false;
-	else if (!strcasecmp(v, "all"))
-		config.closewait_scope_all = true;
-	else
-		reject("TCPRARE_CLOSEWAIT_SCOPE", v, "connected or all", "connected");
-}
-
 static void load_backlog(void)
 {
 	const char *v = setting("TCPRARE_BACKLOG");
 	unsigned long n;
+	int policy;
 	if (!v)
 		return;
-	if (!strcasecmp(v, "max"))
-		config.backlog = BACKLOG_MAX;
-	else if (!strcasecmp(v, "observe"))
-		config.backlog = BACKLOG_OBSERVE;
-	else if (!strcasecmp(v, "off"))
-		config.backlog = BACKLOG_OFF;
+	if (match_word(v, backlog_words, &policy))
+		config.backlog = policy;
 	else if (parse_number(v, 1, 65535, &n)) {
 		config.backlog = BACKLOG_FIXED;
 		config.backlog_fixed = (int)n;
@@ -159,13 +167,10 @@ static void load_ports(void)
 static void load_log(void)
 {
 	const char *v = setting("TCPRARE_LOG");
+	int dest;
 	if (v) {
-		if (!strcasecmp(v, "stderr"))
-			config.log = LOG_STDERR;
-		else if (!strcasecmp(v, "syslog"))
-			config.log = LOG_SYSLOG;
-		else if (!strcasecmp(v, "off"))
-			config.log = LOG_OFF;
+		if (match_word(v, log_words, &dest))
+			config.log = dest;
 		else if (strchr(v, '/') && strlen(v) < sizeof(config.log_path)) {
 			config.log = LOG_FILE;
 			strcpy(config.log_path, v);
@@ -173,28 +178,7 @@ static void load_log(void)
 			reject("TCPRARE_LOG", v, "stderr, syslog, off or a file path containing '/' (%p: the pid)",
 			       "stderr");
 	}
-	v = setting("TCPRARE_LOG_FORMAT");
-	if (v) {
-		if (!strcasecmp(v, "text"))
-			config.log_format = LOG_TEXT;
-		else if (!strcasecmp(v, "json"))
-			config.log_format = LOG_JSON;
-		else
-			reject("TCPRARE_LOG_FORMAT", v, "text or json", "text");
-	}
-}
-
-static void load_summary(void)
-{
-	const char *v = setting("TCPRARE_SUMMARY");
-	if (!v)
-		return;
-	if (!strcasecmp(v, "on"))
-		config.summary = true;
-	else if (!strcasecmp(v, "off"))
-		config.summary = false;
-	else
-		reject("TCPRARE_SUMMARY", v, "on or off", "off");
+	config.log_format = load_word("TCPRARE_LOG_FORMAT", format_words, config.log_format, "text or json", "text");
 }
 
 void config_load(void)
@@ -202,17 +186,18 @@ void config_load(void)
 	config = defaults;
 	if (getauxval(AT_SECURE))
 		return; /* setuid and the like: the environment is not the program's owner's to trust */
-	load_mode("TCPRARE_CLOSEWAIT", &config.closewait, "on");
+	config.closewait = load_word("TCPRARE_CLOSEWAIT", mode_words, config.closewait, "on, observe or off", "on");
 	load_ms("TCPRARE_CLOSEWAIT_IDLE_MS", &config.closewait_idle_ms, 0, 86400000,
 		"milliseconds from 0 to 86400000", NUMBER_TEXT(CLOSEWAIT_IDLE_MS_DEFAULT));
-	load_closewait_scope();
-	load_mode("TCPRARE_LINGER", &config.linger, "off");
+	config.closewait_scope_all = load_word("TCPRARE_CLOSEWAIT_SCOPE", scope_words, config.closewait_scope_all,
+					       "connected or all", "connected");
+	config.linger = load_word("TCPRARE_LINGER", mode_words, config.linger, "on, observe or off", "off");
 	load_ms("TCPRARE_LINGER_MS", &config.linger_ms, 1, 600000, "milliseconds from 1 to 600000",
 		NUMBER_TEXT(LINGER_MS_DEFAULT));
 	load_backlog();
 	load_ports();
 	load_log();
-	load_summary();
+	config.summary = load_word("TCPRARE_SUMMARY", switch_words, config.summary, "on or off", "off");
 }
 
 bool config_port_listed(unsigned int port)
