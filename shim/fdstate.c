@@ -25,6 +25,7 @@ enum {
 
 struct fd_entry *fdstate_pages[FDSTATE_MAX_FD / FDSTATE_PAGE_ENTRIES];
 static uint32_t fork_generation;
+static uint64_t sockets_seen;
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
@@ -85,6 +86,12 @@ static void track(int fd, uint32_t ino, uint32_t flags, uint32_t gen, uint32_t l
 	STORE(e->log_ms, 0);
 	STORE(e->log_suppressed, 0);
 	__atomic_store_n(&e->ino, ino, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&sockets_seen, 1, __ATOMIC_RELAXED);
+}
+
+uint64_t fdstate_sockets_seen(void)
+{
+	return __atomic_load_n(&sockets_seen, __ATOMIC_RELAXED);
 }
 
 void fdstate_track(int fd, enum fd_origin origin, bool ipv6)

@@ -41,6 +41,8 @@ void fdstate_track(int fd, enum fd_origin origin, bool ipv6);
 bool fdstate_adopt(int fd, enum fd_origin origin);
 /* Adopts every TCP socket open at load time, as inherited and shared. */
 void fdstate_adopt_inherited(void);
+/* How many TCP sockets this process has tracked since it started. */
+uint64_t fdstate_sockets_seen(void);
 
 void fdstate_set_origin(int fd, enum fd_origin origin);
 void fdstate_note_read_eof(int fd);

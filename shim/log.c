@@ -351,7 +351,8 @@ void log_event(enum log_event event, int fd, const struct log_field *fields, siz
 
 void log_summary(void)
 {
-	if (!config.summary || dest == LOG_OFF)
+	/* A process that never had a TCP socket (a shell, a helper the program ran) has nothing to say. */
+	if (!config.summary || dest == LOG_OFF || fdstate_sockets_seen() == 0)
 		return;
 	struct line l;
 	begin(&l);
@@ -359,6 +360,7 @@ void log_summary(void)
 		put(&l, ",\"event\":\"summary\"");
 	else
 		put(&l, " summary");
+	put_field(&l, &FIELD_NUM("tcp_sockets", fdstate_sockets_seen()));
 	for (int i = 0; i < EV_COUNT; i++)
 		put_field(&l, &FIELD_NUM(event_names[i].counter, __atomic_load_n(&counters[i], __ATOMIC_RELAXED)));
 	if (config.log_format == LOG_JSON)

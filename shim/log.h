@@ -32,7 +32,7 @@ void log_event(enum log_event event, int fd, const struct log_field *fields, siz
 	log_event((event), (fd), (const struct log_field[]){__VA_ARGS__},                            \
 		  sizeof((const struct log_field[]){__VA_ARGS__}) / sizeof(struct log_field))
 
-/* One line of every counter, if TCPRARE_SUMMARY=on. */
+/* One line of every counter, if TCPRARE_SUMMARY=on and the process had a TCP socket. */
 void log_summary(void);
 
 /* A configuration problem: one line, built from the NULL-terminated parts, to stderr (or syslog where

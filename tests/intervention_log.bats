@@ -84,7 +84,7 @@ for _ in range(50):
     try: c.send(b"x")
     except BrokenPipeError: pass'
 	[ "$(grep -c 'closewait blocked' <<<"$stderr")" -eq 1 ]
-	grep -q 'summary closewait_blocked=50 closewait_observed=0' <<<"$stderr"
+	grep -q 'summary tcp_sockets=[0-9]* closewait_blocked=50 closewait_observed=0' <<<"$stderr"
 }
 
 @test "TCPRARE_LOG=off silences the log but the guard still acts" {
@@ -107,4 +107,10 @@ for _ in range(50):
 	[[ "${lines[0]}" =~ ^syslog:\ \<29\>tcprare\[[0-9]+\]:\ closewait_probe:\ closewait\ blocked\ fd= ]]
 	[ "${lines[1]}" = "stderr: " ]
 	[ "${lines[2]}" = "stdout: write1 rc=-1 errno=EPIPE sigpipe=1" ]
+}
+
+@test "a process that never had a TCP socket prints no summary" {
+	TCPRARE_SUMMARY=on run --separate-stderr with_tcprare sh -c 'echo quiet'
+	[ "$output" = quiet ]
+	[ -z "$stderr" ]
 }
