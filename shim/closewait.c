@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -28,14 +30,19 @@ static bool in_scope(const struct fd_facts *f)
 	return config.closewait_scope_all && f->origin != FD_LISTENING && f->origin != FD_CREATED;
 }
 
-/* Has the peer's FIN arrived? POLLRDHUP is right even with unread data queued before the FIN (a
- * MSG_PEEK read would return that data). A pending error (POLLERR, or POLLHUP after RST) makes the
- * kernel fail the write itself: nothing would be lost, so that is not ours to refuse. */
-static bool peer_fin_arrived(int fd)
+/* Is the socket in CLOSE_WAIT: has the peer's FIN arrived? poll's POLLRDHUP is cheap and right even
+ * with unread data queued before the FIN (a MSG_PEEK read would return that data), but it also
+ * reports our own shutdown(SHUT_RD), perhaps made through another descriptor or process sharing the
+ * socket: so it is confirmed with TCP_INFO, which also proves the descriptor is still TCP. A pending
+ * error (POLLERR, or POLLHUP after RST) makes the kernel fail the write itself: nothing is lost. */
+static bool in_close_wait(int fd)
 {
 	int saved = errno;
 	struct pollfd p = {.fd = fd, .events = POLLRDHUP};
-	bool fin = poll(&p, 1, 0) == 1 && (p.revents & POLLRDHUP) && !(p.revents & (POLLERR | POLLHUP | POLLNVAL));
+	struct tcp_info info;
+	socklen_t len = sizeof(info);
+	bool fin = poll(&p, 1, 0) == 1 && (p.revents & POLLRDHUP) && !(p.revents & (POLLERR | POLLHUP | POLLNVAL)) &&
+		   getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 && info.tcpi_state == TCP_CLOSE_WAIT;
 	errno = saved;
 	return fin;
 }
@@ -81,18 +88,21 @@ bool closewait_refuses(int fd, int flags, const struct write_size *size)
 	struct fd_facts facts;
 	if (!fdstate_get(fd, &facts) || !in_scope(&facts))
 		return false;
-	if (!facts.peer_fin) {
-		if (!peer_fin_arrived(fd))
-			return false;
-		fdstate_note_peer_fin(fd);
+	if (!facts.peer_fin && !in_close_wait(fd))
+		return false;
+	/* Before the fact sticks, and before acting on it: glibc may have closed our socket behind our
+	 * back (fclose), and the number may name another file by now. */
+	if (!fdstate_still_same(fd)) {
+		fdstate_forget(fd);
+		return false;
 	}
-	/* Only now pay for the identity check: glibc may have closed the socket behind our back and
-	 * the number may name a file by now. */
-	if (!fdstate_still_same(fd) || !ports_listed(fd))
+	fdstate_note_peer_fin(fd);
+	size_t bytes = bytes_of(size);
+	if (bytes == 0 || !ports_listed(fd)) /* a write of nothing sends nothing, as the kernel returns 0 */
 		return false;
 
 	enum log_event event = config.closewait == MODE_OBSERVE ? EV_CLOSEWAIT_OBSERVED : EV_CLOSEWAIT_BLOCKED;
-	LOG_EVENT(event, fd, FIELD_NUM("bytes", bytes_of(size)), FIELD_NUM("idle_ms", note.idle_ms));
+	LOG_EVENT(event, fd, FIELD_NUM("bytes", bytes), FIELD_NUM("idle_ms", note.idle_ms));
 	if (config.closewait == MODE_OBSERVE)
 		return false;
 	if (!(flags & MSG_NOSIGNAL))

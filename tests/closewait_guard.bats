@@ -106,6 +106,22 @@ seed_scenario() {
 	[ ! -s "$BATS_TEST_TMPDIR/stderr" ]
 }
 
+@test "shutting down reading through a dup of the socket is not mistaken for the peer's FIN" {
+	run probe -R
+	[ "$output" = "$(printf 'write1 rc=5 errno=0 sigpipe=0\nwrite2 rc=5 errno=0 sigpipe=0\nserver got 10')" ]
+	run probe_with -R
+	[ "$output" = "$(printf 'write1 rc=5 errno=0 sigpipe=0\nwrite2 rc=5 errno=0 sigpipe=0\nserver got 10')" ]
+}
+
+@test "a write of zero bytes into CLOSE_WAIT returns 0, as from the kernel" {
+	run with_tcprare python3 -c '
+import socket, time
+l = socket.create_server(("127.0.0.1", 0)); c = socket.create_connection(l.getsockname())
+l.accept()[0].close(); time.sleep(0.05)
+print(c.send(b""))'
+	[ "$output" = 0 ]
+}
+
 @test "writes within the idle threshold are not checked" {
 	TCPRARE_CLOSEWAIT_IDLE_MS=5000 run probe_with
 	[ "${lines[0]}" = "write1 rc=5 errno=0 sigpipe=0" ]

@@ -10,7 +10,9 @@
  * METHOD: write writev send sendto sendmsg sendmmsg sendfile (default write)
  * -n MSG_NOSIGNAL   -i SIGPIPE ignored   -k SIGPIPE left at its default (kills)   -b non-blocking
  * -q the server sends data the client never reads before it closes   -e the client reads to EOF first
- * -f no greeting: the write after the pause is the socket's first   -H server half-closes and reads */
+ * -f no greeting: the write after the pause is the socket's first   -H server half-closes and reads
+ * -R the server stays open; the client shuts down its reading side through a dup of its socket
+ *    (POLLRDHUP without any FIN: the writes must go through) */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -83,10 +85,10 @@ static void report(int n, ssize_t rc, int err)
 
 int main(int argc, char **argv)
 {
-	int ipv6 = 0, nonblock = 0, queue = 0, read_eof = 0, first = 0, half = 0, opt;
+	int ipv6 = 0, nonblock = 0, queue = 0, read_eof = 0, first = 0, half = 0, own_shut_rd = 0, opt;
 	long pause_ms = 100;
 	signal(SIGPIPE, on_sigpipe);
-	while ((opt = getopt(argc, argv, "6m:nikbqefHp:")) != -1) {
+	while ((opt = getopt(argc, argv, "6m:nikbqefHRp:")) != -1) {
 		switch (opt) {
 		case '6': ipv6 = 1; break;
 		case 'm': method = optarg; break;
@@ -98,6 +100,7 @@ int main(int argc, char **argv)
 		case 'e': read_eof = 1; break;
 		case 'f': first = 1; break;
 		case 'H': half = 1; break;
+		case 'R': own_shut_rd = 1; break;
 		case 'p': pause_ms = atol(optarg); break;
 		default: return 2;
 		}
@@ -128,7 +131,11 @@ int main(int argc, char **argv)
 		write(server, "unread", 6);
 	if (half)
 		shutdown(server, SHUT_WR);
-	else
+	else if (own_shut_rd) {
+		int copy = dup(client);
+		shutdown(copy, SHUT_RD);
+		close(copy);
+	} else
 		close(server);
 	sleep_ms(pause_ms);
 
@@ -142,7 +149,7 @@ int main(int argc, char **argv)
 	sleep_ms(50); /* the peer's RST, if any, arrives */
 	rc = write_with(client, "data2", 5);
 	report(2, rc, errno);
-	if (half) {
+	if (half || own_shut_rd) {
 		ssize_t got, total = 0;
 		fcntl(server, F_SETFL, O_NONBLOCK);
 		while ((got = read(server, buf, sizeof(buf))) > 0)
