@@ -35,6 +35,8 @@ INTERPOSED int socket(int domain, int type, int protocol)
 	int fd = real.socket(domain, type, protocol);
 	if (fd >= 0 && is_tcp(domain, type, protocol))
 		fdstate_track(fd, FD_CREATED, domain == AF_INET6);
+	else if (fd >= 0)
+		fdstate_forget(fd); /* the number may carry a stale entry from a socket glibc closed */
 	return fd;
 }
 
@@ -46,11 +48,15 @@ INTERPOSED int connect(int fd, const_sockaddr_arg addr, socklen_t len)
 	return rc;
 }
 
+/* The listener's entry is trusted only after an identity check (one fstat): it may be stale, and
+ * the number may now be a UNIX listener. */
 static int note_accepted(int listener, int fd)
 {
 	struct fd_facts facts;
-	if (fd >= 0 && fdstate_get(listener, &facts))
+	if (fd >= 0 && fdstate_get(listener, &facts) && fdstate_still_same(listener))
 		fdstate_track(fd, FD_ACCEPTED, facts.ipv6);
+	else if (fd >= 0)
+		fdstate_forget(fd);
 	return fd;
 }
 

@@ -99,3 +99,12 @@ file_takes_the_number() {
 	[ "${lines[0]}" = "dup3 rc=-1 errno=EINVAL" ]
 	[ "${lines[1]}" = "target rc=-1 errno=EPIPE" ]
 }
+
+@test "a connection accepted on a UNIX listener that took a stale TCP listener's number is left alone" {
+	run "$PROGS/stale_listener"
+	[ "$output" = "$(printf 'same_number=1\nserver write rc=5 errno=0')" ]
+	# accepted sockets are guarded only with SCOPE=all: the widest the guard gets
+	TCPRARE_CLOSEWAIT_SCOPE=all run --separate-stderr with_tcprare "$PROGS/stale_listener"
+	[ "$output" = "$(printf 'same_number=1\nserver write rc=5 errno=0')" ]
+	[ -z "$stderr" ]
+}
