@@ -114,6 +114,19 @@ static int note_copy(int oldfd, int newfd)
 	return newfd;
 }
 
+/* After dup2/dup3 onto newfd. A failed call leaves newfd as it was, except that one of ours that
+ * stood there has moved away already: close the copy left behind, so the number is free as the
+ * program believes. */
+static int note_copy_into(int oldfd, int newfd, bool vacated, int rc)
+{
+	if (rc < 0 && vacated) {
+		int saved = errno;
+		real.close(newfd);
+		errno = saved;
+	}
+	return note_copy(oldfd, rc);
+}
+
 INTERPOSED int dup(int fd)
 {
 	return refuse_own(fd) ? -1 : note_copy(fd, real.dup(fd));
@@ -125,17 +138,16 @@ INTERPOSED int dup2(int oldfd, int newfd)
 		return -1;
 	if (oldfd == newfd)
 		return real.dup2(oldfd, newfd);
-	ownfd_make_room(newfd);
-	return note_copy(oldfd, real.dup2(oldfd, newfd)); /* a failed dup2 leaves newfd as it was */
+	bool vacated = ownfd_make_room(newfd);
+	return note_copy_into(oldfd, newfd, vacated, real.dup2(oldfd, newfd));
 }
 
 INTERPOSED int dup3(int oldfd, int newfd, int flags)
 {
 	if (refuse_own(oldfd))
 		return -1;
-	if (oldfd != newfd)
-		ownfd_make_room(newfd);
-	return note_copy(oldfd, real.dup3(oldfd, newfd, flags));
+	bool vacated = oldfd != newfd && ownfd_make_room(newfd);
+	return note_copy_into(oldfd, newfd, vacated, real.dup3(oldfd, newfd, flags));
 }
 
 /* Every fcntl argument is an int, a long or a pointer: all travel in one register-sized slot. */

@@ -299,17 +299,17 @@ static void emit(struct line *l)
 		dest = LOG_SYSLOG; /* the program closed or replaced stderr: never write into its new file */
 		open_syslog();
 	}
-	if (dest == LOG_FILE && !ownfd_intact(&own_fd)) {
-		own_fd = -1; /* closed behind our back (closefrom): reopen */
-		open_file();
-	}
+	if (dest == LOG_FILE && !ownfd_intact(&own_fd))
+		open_file(); /* closed behind our back (closefrom): reopen */
+	if (dest == LOG_SYSLOG && !ownfd_intact(&own_fd))
+		open_syslog();
 	if (dest == LOG_STDERR) {
 		l->text[l->len++] = '\n';
 		real.write(STDERR_FILENO, l->text, l->len);
 	} else if (dest == LOG_FILE && own_fd >= 0) {
 		l->text[l->len++] = '\n';
 		real.write(own_fd, l->text, l->len);
-	} else if (dest == LOG_SYSLOG && own_fd >= 0 && ownfd_intact(&own_fd)) {
+	} else if (dest == LOG_SYSLOG && own_fd >= 0) {
 		send_syslog(own_fd, l);
 	}
 	errno = saved;

@@ -33,16 +33,43 @@ static int move_high(int fd)
 	return moved;
 }
 
+/* Does the registered descriptor still name the file we kept? glibc's closefrom() closes ours
+ * without a word, and the number may then be the program's. If not, forget it, without closing. */
+static bool still_ours(struct own *own)
+{
+	int *slot = __atomic_load_n(&own->slot, __ATOMIC_ACQUIRE);
+	struct stat st;
+	if (!slot)
+		return false;
+	int saved = errno;
+	int fd = __atomic_load_n(slot, __ATOMIC_RELAXED);
+	bool same = fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == own->dev && st.st_ino == own->ino;
+	errno = saved;
+	if (!same) {
+		__atomic_store_n(slot, -1, __ATOMIC_RELAXED);
+		__atomic_store_n(&own->slot, NULL, __ATOMIC_RELEASE);
+	}
+	return same;
+}
+
+/* Ours, by number, and confirmed (an fstat only when the number matches). */
 static struct own *find(int fd)
 {
 	for (int i = 0; i < MAX_OWN; i++) {
 		int *slot = __atomic_load_n(&owned[i].slot, __ATOMIC_ACQUIRE);
 		if (slot && __atomic_load_n(slot, __ATOMIC_RELAXED) == fd)
-			return &owned[i];
+			return still_ours(&owned[i]) ? &owned[i] : NULL;
 	}
 	return NULL;
 }
 
+static struct own *holder(const int *slot)
+{
+	for (int i = 0; i < MAX_OWN; i++)
+		if (__atomic_load_n(&owned[i].slot, __ATOMIC_ACQUIRE) == slot)
+			return &owned[i];
+	return NULL;
+}
 int ownfd_keep(int fd, int *slot)
 {
 	int saved = errno;
@@ -69,39 +96,33 @@ int ownfd_keep(int fd, int *slot)
 
 void ownfd_drop(int *slot)
 {
+	struct own *own = holder(slot);
 	int saved = errno;
-	for (int i = 0; i < MAX_OWN; i++)
-		if (owned[i].slot == slot)
-			__atomic_store_n(&owned[i].slot, NULL, __ATOMIC_RELEASE);
-	if (*slot >= 0)
+	if (own && still_ours(own)) {
 		real.close(*slot);
+		__atomic_store_n(&own->slot, NULL, __ATOMIC_RELEASE);
+	}
 	*slot = -1;
 	errno = saved;
 }
-
-bool ownfd_intact(const int *slot)
+bool ownfd_intact(int *slot)
 {
-	int saved = errno;
-	struct stat st;
-	bool intact = false;
-	for (int i = 0; i < MAX_OWN; i++)
-		if (owned[i].slot == slot)
-			intact = *slot >= 0 && fstat(*slot, &st) == 0 && st.st_dev == owned[i].dev &&
-				 st.st_ino == owned[i].ino;
-	errno = saved;
-	return intact;
+	struct own *own = holder(slot);
+	if (own && still_ours(own))
+		return true;
+	*slot = -1;
+	return false;
 }
-
 bool ownfd_is_ours(int fd)
 {
 	return fd >= 0 && find(fd) != NULL;
 }
 
-void ownfd_make_room(int fd)
+bool ownfd_make_room(int fd)
 {
 	struct own *own = find(fd);
 	if (!own)
-		return;
+		return false;
 	int saved = errno;
 	int moved = real.fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
 	__atomic_store_n(own->slot, moved, __ATOMIC_RELAXED);
@@ -109,8 +130,8 @@ void ownfd_make_room(int fd)
 		__atomic_store_n(&own->slot, NULL, __ATOMIC_RELEASE); /* lost it: the holder sees -1 */
 	errno = saved;
 	/* fd itself is closed by the program's dup2, which is about to replace it. */
+	return true;
 }
-
 /* The lowest of our descriptors in [from, last], or -1. */
 static long lowest_own_in(unsigned int from, unsigned int last)
 {

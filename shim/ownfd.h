@@ -12,12 +12,14 @@
 int ownfd_keep(int fd, int *slot);
 /* Closes *slot and forgets it; sets *slot to -1. */
 void ownfd_drop(int *slot);
-/* True if *slot still names the file it named when kept. */
-bool ownfd_intact(const int *slot);
+/* True if *slot still names the file it named when kept; if not (closefrom() closed it behind our
+ * back), forgets it without closing, sets *slot to -1 and returns false. */
+bool ownfd_intact(int *slot);
 
 bool ownfd_is_ours(int fd);
-/* The program is about to take this number (dup2 target): ours moves elsewhere first. */
-void ownfd_make_room(int fd);
+/* The program is about to take this number (dup2 target): ours moves elsewhere first. True if one
+ * of ours was there: if the program's call then fails, the number is to be closed. */
+bool ownfd_make_room(int fd);
 /* close_range(first, last) minus our descriptors: calls close_one on each remaining sub-range. */
 int ownfd_close_range_around(unsigned int first, unsigned int last, int flags,
 			     int (*close_one)(unsigned int, unsigned int, int));

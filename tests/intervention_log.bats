@@ -74,6 +74,13 @@ PY
 	grep -q 'closewait blocked' "$BATS_TEST_TMPDIR/reopened.log"
 }
 
+@test "after closefrom(), the number the log had is the program's again" {
+	TCPRARE_LOG="$BATS_TEST_TMPDIR/taken.log" run with_tcprare "$PROGS/log_storm" -n 3 -C -T
+	[[ "${lines[0]}" =~ ^took\ [0-9]+:\ 1,\ closed\ it:\ 1$ ]]
+	[ "${lines[1]}" = "refused 3" ]
+	grep -q 'closewait blocked' "$BATS_TEST_TMPDIR/taken.log"
+}
+
 @test "events on one socket are rate-limited, and the count of the rest is kept" {
 	# one socket, many refused writes: one line, and the summary counts them all
 	run --separate-stderr env TCPRARE_SUMMARY=on LD_PRELOAD="$PRELOAD" python3 -c '

@@ -2,9 +2,12 @@
  * closed at once), optionally from a forked child at the same time, after doing to its descriptors
  * what real programs do. Prints "refused N" per process (the number of writes refused).
  *
- *   log_storm [-n N] [-f] [-r FILE] [-c] [-C]
+ *   log_storm [-n N] [-f] [-r FILE] [-c] [-C] [-T]
  * -f fork: parent and child both log   -r FILE: dup2 FILE over stderr first
- * -c close_range(3, ~0U) first          -C closefrom(3) first (glibc closes without calling close) */
+ * -c close_range(3, ~0U) first          -C closefrom(3) first (glibc closes without calling close)
+ * -T then take the highest number open at start (the library's log), and print "closed it: 1" if
+ *    the program can close it again */
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -35,17 +38,35 @@ static int storm(int n)
 	return refused;
 }
 
+static int highest_open_fd(void)
+{
+	int high = -1;
+	DIR *dir = opendir("/proc/self/fd");
+	for (struct dirent *e; dir && (e = readdir(dir));)
+		if (atoi(e->d_name) > high && atoi(e->d_name) != dirfd(dir))
+			high = atoi(e->d_name);
+	if (dir)
+		closedir(dir);
+	return high;
+}
+
 int main(int argc, char **argv)
 {
+	int high = highest_open_fd();
 	int n = 100, forking = 0, opt;
 	signal(SIGPIPE, SIG_IGN);
-	while ((opt = getopt(argc, argv, "n:fr:cC")) != -1) {
+	while ((opt = getopt(argc, argv, "n:fr:cCT")) != -1) {
 		switch (opt) {
 		case 'n': n = atoi(optarg); break;
 		case 'f': forking = 1; break;
 		case 'r': dup2(open(optarg, O_WRONLY | O_CREAT | O_APPEND, 0644), 2); break;
 		case 'c': close_range(3, ~0U, 0); break;
 		case 'C': closefrom(3); break;
+		case 'T': {
+			int taken = fcntl(open("/dev/null", O_RDONLY), F_DUPFD, high);
+			printf("took %d: %d, closed it: %d\n", high, taken == high, close(taken) == 0);
+			break;
+		}
 		default: return 2;
 		}
 	}
