@@ -231,8 +231,10 @@ void fdstate_copy(int oldfd, int newfd)
 		fdstate_forget(newfd);
 		return;
 	}
+	int saved = errno; /* mapping a page may fail with ENOMEM: the program's dup succeeded */
 	update_flags(from, 0, FLAG_SHARED);
 	track(newfd, LOAD(from->ino), LOAD(from->flags), LOAD(from->fork_gen), LOAD(from->last_write_ms));
+	errno = saved;
 }
 
 void fdstate_note_fork(void)

@@ -148,9 +148,14 @@ static void format_address(int fd, bool peer, char *out, size_t size)
 	memcpy(out, l.text, strlen(l.text) + 1);
 }
 
-/* Opens the line: "tcprare[PID] prog: " or '{"time":...,"pid":...,"prog":"..."'. */
+/* Opens the line: "tcprare[PID] prog: " or '{"time":...,"pid":...,"prog":"..."'. The name is cut
+ * to 100 bytes, so that even escaped it leaves room for the rest of a line (and JSON's closing '}'). */
 static void begin(struct line *l)
 {
+	char prog[101];
+	size_t n = strnlen(program_invocation_short_name, sizeof(prog) - 1);
+	memcpy(prog, program_invocation_short_name, n);
+	prog[n] = '\0';
 	l->len = 0;
 	if (config.log_format == LOG_JSON) {
 		put(l, "{\"time\":\"");
@@ -158,12 +163,12 @@ static void begin(struct line *l)
 		put(l, "\",\"pid\":");
 		put_number(l, getpid());
 		put(l, ",\"prog\":");
-		put_json_string(l, program_invocation_short_name);
+		put_json_string(l, prog);
 	} else {
 		put(l, "tcprare[");
 		put_number(l, getpid());
 		put(l, "] ");
-		put(l, program_invocation_short_name);
+		put(l, prog);
 		put(l, ":");
 	}
 }
@@ -285,6 +290,9 @@ void log_open(void)
 
 void log_after_fork_child(void)
 {
+	/* The child's summary speaks for the child, not again for its parent. */
+	for (int i = 0; i < EV_COUNT; i++)
+		__atomic_store_n(&counters[i], 0, __ATOMIC_RELAXED);
 	if (dest == LOG_FILE && strstr(config.log_path, "%p")) {
 		ownfd_drop(&own_fd);
 		open_file();

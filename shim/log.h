@@ -22,7 +22,7 @@ struct log_field {
 
 /* Opens the configured destination; reports an unusable TCPRARE_LOG and falls back to the default. */
 void log_open(void);
-/* In a forked child: a log path with %p is reopened for the child's own pid. */
+/* In a forked child: the counters start again, and a log path with %p is reopened for its own pid. */
 void log_after_fork_child(void);
 
 /* Counts the event and logs it with fd's local and peer address and the extra fields. Events on one

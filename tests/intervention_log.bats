@@ -121,3 +121,17 @@ for _ in range(50):
 	[ "$output" = quiet ]
 	[ -z "$stderr" ]
 }
+
+@test "a forked child's exit summary counts only its own events" {
+	TCPRARE_SUMMARY=on run --separate-stderr with_tcprare python3 -c '
+import os, socket, time
+l = socket.create_server(("127.0.0.1", 0)); c = socket.create_connection(l.getsockname())
+l.accept()[0].close(); time.sleep(0.05)
+try: c.send(b"x")
+except BrokenPipeError: pass
+pid = os.fork()
+if pid == 0: exit(0)
+os.waitpid(pid, 0)'
+	[ "$(grep -c 'summary .*closewait_blocked=1 ' <<<"$stderr")" -eq 1 ]   # the parent
+	[ "$(grep -c 'summary .*closewait_blocked=0 ' <<<"$stderr")" -eq 1 ]   # the child
+}
