@@ -29,7 +29,7 @@ HEADERS = $(wildcard shim/*.h)
 TEST_PROGS = $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(wildcard tests/progs/*.c))
 EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
-.PHONY: all test test-sanitize demo bench install uninstall clean musl
+.PHONY: all test test-sanitize demo bench install uninstall clean musl tsan
 all: $(BUILD)/libtcprare.so $(BUILD)/tcprare $(TEST_PROGS) $(EXAMPLES)
 
 $(BUILD)/obj/%.o: shim/%.c $(HEADERS)
@@ -59,6 +59,15 @@ test: all
 test-sanitize:
 	$(MAKE) SANITIZE=1 test
 
+# ThreadSanitizer: the threaded stress program and the library, both instrumented, with the guard
+# checking every write too. TSan exits 66 on a report.
+TSAN = -O1 -g -fsanitize=thread
+tsan:
+	$(MAKE) BUILD=build-tsan CFLAGS="$(TSAN)" LIB_LDFLAGS="-shared -fsanitize=thread" build-tsan/libtcprare.so
+	$(CC) $(BASE_CFLAGS) $(TSAN) -o build-tsan/hammer tests/progs/hammer.c -lpthread
+	LD_PRELOAD=$(CURDIR)/build-tsan/libtcprare.so timeout 120 build-tsan/hammer
+	TCPRARE_CLOSEWAIT_IDLE_MS=0 LD_PRELOAD=$(CURDIR)/build-tsan/libtcprare.so timeout 120 build-tsan/hammer
+
 # Portability check: the library must also build against musl.
 musl:
 	$(MAKE) BUILD=build-musl CC=musl-gcc build-musl/libtcprare.so build-musl/tcprare
@@ -76,7 +85,7 @@ uninstall:
 	-rmdir $(DESTDIR)$(LIBDIR)
 
 clean:
-	rm -rf build build-asan build-musl
+	rm -rf build build-asan build-musl build-tsan
 
 demo: all
 	@examples/demo.sh $(BUILD)
