@@ -139,7 +139,8 @@ static long lowest_own_in(unsigned int from, unsigned int last)
 	for (int i = 0; i < MAX_OWN; i++) {
 		int *slot = __atomic_load_n(&owned[i].slot, __ATOMIC_ACQUIRE);
 		int fd = slot ? __atomic_load_n(slot, __ATOMIC_RELAXED) : -1;
-		if (fd >= 0 && (unsigned int)fd >= from && (unsigned int)fd <= last && (lowest < 0 || fd < lowest))
+		if (fd >= 0 && (unsigned int)fd >= from && (unsigned int)fd <= last && (lowest < 0 || fd < lowest) &&
+		    still_ours(&owned[i])) /* after closefrom(), the number may be the program's */
 			lowest = fd;
 	}
 	return lowest;

@@ -76,7 +76,7 @@ PY
 
 @test "after closefrom(), the number the log had is the program's again" {
 	TCPRARE_LOG="$BATS_TEST_TMPDIR/taken.log" run with_tcprare "$PROGS/log_storm" -n 3 -C -T
-	[[ "${lines[0]}" =~ ^took\ [0-9]+:\ 1,\ closed\ it:\ 1$ ]]
+	[[ "${lines[0]}" =~ ^took\ [0-9]+:\ 1,\ close_range\ closed\ it:\ 1,\ closed\ it:\ 1$ ]]
 	[ "${lines[1]}" = "refused 3" ]
 	grep -q 'closewait blocked' "$BATS_TEST_TMPDIR/taken.log"
 }

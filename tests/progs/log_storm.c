@@ -5,8 +5,8 @@
  *   log_storm [-n N] [-f] [-r FILE] [-c] [-C] [-T]
  * -f fork: parent and child both log   -r FILE: dup2 FILE over stderr first
  * -c close_range(3, ~0U) first          -C closefrom(3) first (glibc closes without calling close)
- * -T then take the highest number open at start (the library's log), and print "closed it: 1" if
- *    the program can close it again */
+ * -T then take the highest number open at start (the library's log) and print "close_range closed
+ *    it: 1" if close_range can close it again, then take it again and print "closed it: 1" if close can */
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -64,7 +64,10 @@ int main(int argc, char **argv)
 		case 'C': closefrom(3); break;
 		case 'T': {
 			int taken = fcntl(open("/dev/null", O_RDONLY), F_DUPFD, high);
-			printf("took %d: %d, closed it: %d\n", high, taken == high, close(taken) == 0);
+			close_range((unsigned int)taken, (unsigned int)taken, 0);
+			printf("took %d: %d, close_range closed it: %d", high, taken == high, fcntl(taken, F_GETFD) < 0);
+			taken = fcntl(open("/dev/null", O_RDONLY), F_DUPFD, high);
+			printf(", closed it: %d\n", close(taken) == 0);
 			break;
 		}
 		default: return 2;
