@@ -74,11 +74,12 @@ static uint32_t inode_of(int fd)
 	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? (uint32_t)st.st_ino : 0;
 }
 
-static void track(int fd, uint32_t ino, uint32_t flags, uint32_t gen, uint32_t last_write_ms)
+/* Stores an entry; returns whether it did. */
+static bool track(int fd, uint32_t ino, uint32_t flags, uint32_t gen, uint32_t last_write_ms)
 {
 	struct fd_entry *e = entry(fd, true);
 	if (!e || !ino)
-		return;
+		return false;
 	STORE(e->ino, 0);
 	STORE(e->flags, flags);
 	STORE(e->fork_gen, gen);
@@ -86,7 +87,14 @@ static void track(int fd, uint32_t ino, uint32_t flags, uint32_t gen, uint32_t l
 	STORE(e->log_ms, 0);
 	STORE(e->log_suppressed, 0);
 	__atomic_store_n(&e->ino, ino, __ATOMIC_RELEASE);
-	__atomic_add_fetch(&sockets_seen, 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+/* A socket new to this process (not a copy of one it has): counted for the exit summary. */
+static void track_new(int fd, uint32_t flags)
+{
+	if (track(fd, inode_of(fd), flags, LOAD(fork_generation), fdstate_now_ms()))
+		__atomic_add_fetch(&sockets_seen, 1, __ATOMIC_RELAXED);
 }
 
 uint64_t fdstate_sockets_seen(void)
@@ -97,7 +105,7 @@ uint64_t fdstate_sockets_seen(void)
 void fdstate_track(int fd, enum fd_origin origin, bool ipv6)
 {
 	int saved = errno;
-	track(fd, inode_of(fd), origin | (ipv6 ? FLAG_IPV6 : 0), LOAD(fork_generation), fdstate_now_ms());
+	track_new(fd, origin | (ipv6 ? FLAG_IPV6 : 0));
 	errno = saved;
 }
 
@@ -118,8 +126,7 @@ bool fdstate_adopt(int fd, enum fd_origin origin)
 		if (sockopt_int(fd, SO_ACCEPTCONN) == 1)
 			origin = FD_LISTENING;
 		/* We did not create it, so someone else may hold it too. */
-		track(fd, inode_of(fd), origin | FLAG_SHARED | (domain == AF_INET6 ? FLAG_IPV6 : 0),
-		      LOAD(fork_generation), fdstate_now_ms());
+		track_new(fd, origin | FLAG_SHARED | (domain == AF_INET6 ? FLAG_IPV6 : 0));
 	}
 	errno = saved;
 	return tcp;

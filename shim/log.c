@@ -311,14 +311,11 @@ static void emit(struct line *l)
 		open_file(); /* closed behind our back (closefrom): reopen */
 	if (dest == LOG_SYSLOG && !ownfd_intact(&own_fd))
 		open_syslog();
-	if (dest == LOG_STDERR) {
-		l->text[l->len++] = '\n';
-		real.write(STDERR_FILENO, l->text, l->len);
-	} else if (dest == LOG_FILE && own_fd >= 0) {
-		l->text[l->len++] = '\n';
-		real.write(own_fd, l->text, l->len);
-	} else if (dest == LOG_SYSLOG && own_fd >= 0) {
+	if (dest == LOG_SYSLOG && own_fd >= 0) {
 		send_syslog(own_fd, l);
+	} else if (dest == LOG_STDERR || (dest == LOG_FILE && own_fd >= 0)) {
+		l->text[l->len++] = '\n';
+		real.write(dest == LOG_STDERR ? STDERR_FILENO : own_fd, l->text, l->len);
 	}
 	errno = saved;
 }

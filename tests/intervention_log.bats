@@ -91,7 +91,7 @@ for _ in range(50):
     try: c.send(b"x")
     except BrokenPipeError: pass'
 	[ "$(grep -c 'closewait blocked' <<<"$stderr")" -eq 1 ]
-	grep -q 'summary tcp_sockets=[0-9]* closewait_blocked=50 closewait_observed=0' <<<"$stderr"
+	grep -q 'summary tcp_sockets=3 closewait_blocked=50 closewait_observed=0' <<<"$stderr"   # listener, client, accepted
 }
 
 @test "TCPRARE_LOG=off silences the log but the guard still acts" {
@@ -134,4 +134,10 @@ if pid == 0: exit(0)
 os.waitpid(pid, 0)'
 	[ "$(grep -c 'summary .*closewait_blocked=1 ' <<<"$stderr")" -eq 1 ]   # the parent
 	[ "$(grep -c 'summary .*closewait_blocked=0 ' <<<"$stderr")" -eq 1 ]   # the child
+}
+
+@test "the summary counts a socket once, however often it was duplicated" {
+	TCPRARE_SUMMARY=on run --separate-stderr with_tcprare python3 -c '
+import socket; s = socket.socket(); copies = [s.dup(), s.dup()]'
+	grep -q 'summary tcp_sockets=1 ' <<<"$stderr"
 }
