@@ -86,6 +86,7 @@ static bool track(int fd, uint32_t ino, uint32_t flags, uint32_t gen, uint32_t l
 	STORE(e->last_write_ms, last_write_ms);
 	STORE(e->log_ms, 0);
 	STORE(e->log_suppressed, 0);
+	STORE(e->queue_full_seen, 0);
 	__atomic_store_n(&e->ino, ino, __ATOMIC_RELEASE);
 	return true;
 }
@@ -291,6 +292,12 @@ bool fdstate_still_same(int fd)
 	bool same = inode_of(fd) == LOAD(e->ino);
 	errno = saved;
 	return same;
+}
+
+uint32_t fdstate_note_queue_full(int fd)
+{
+	struct fd_entry *e = fdstate_entry(fd);
+	return e ? __atomic_add_fetch(&e->queue_full_seen, 1, __ATOMIC_RELAXED) : 0;
 }
 
 bool fdstate_log_allowed(int fd, uint32_t interval_ms, uint32_t *suppressed)

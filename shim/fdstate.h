@@ -74,6 +74,9 @@ bool fdstate_get(int fd, struct fd_facts *facts);
 /* Confirms, with one fstat, that fd still is the socket the table describes. Preserves errno. */
 bool fdstate_still_same(int fd);
 
+/* A listener's accept queue was found full: returns how often that has happened on it. */
+uint32_t fdstate_note_queue_full(int fd);
+
 /* Per-socket log rate limit: true at most once per interval; counts what it refused. */
 bool fdstate_log_allowed(int fd, uint32_t interval_ms, uint32_t *suppressed);
 
@@ -94,6 +97,7 @@ struct fd_entry {
 	uint32_t last_write_ms;
 	uint32_t log_ms;
 	uint32_t log_suppressed;
+	uint32_t queue_full_seen; /* listeners: accepts that found the accept queue full */
 };
 
 extern struct fd_entry *fdstate_pages[FDSTATE_MAX_FD / FDSTATE_PAGE_ENTRIES];

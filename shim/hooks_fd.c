@@ -1,5 +1,6 @@
 /* Hooks that create, copy, hand on and destroy descriptors: they keep the descriptor table true.
  * Each calls the real function and records what happened; errno is as libc left it. */
+#include "backlog.h"
 #include "fdstate.h"
 #include "ownfd.h"
 #include "real.h"
@@ -53,9 +54,10 @@ INTERPOSED int connect(int fd, const_sockaddr_arg addr, socklen_t len)
 static int note_accepted(int listener, int fd)
 {
 	struct fd_facts facts;
-	if (fd >= 0 && fdstate_get(listener, &facts) && fdstate_still_same(listener))
+	if (fd >= 0 && fdstate_get(listener, &facts) && fdstate_still_same(listener)) {
 		fdstate_track(fd, FD_ACCEPTED, facts.ipv6);
-	else if (fd >= 0)
+		backlog_check_queue(listener);
+	} else if (fd >= 0)
 		fdstate_forget(fd);
 	return fd;
 }
@@ -72,9 +74,12 @@ INTERPOSED int accept4(int fd, sockaddr_arg addr, socklen_t *len, int flags)
 
 INTERPOSED int listen(int fd, int backlog)
 {
-	int rc = real.listen(fd, backlog);
-	if (rc == 0)
+	struct listen_plan plan = backlog_plan(fd, backlog);
+	int rc = real.listen(fd, plan.asked);
+	if (rc == 0) {
 		fdstate_set_origin(fd, FD_LISTENING);
+		backlog_report(fd, &plan);
+	}
 	return rc;
 }
 

@@ -1,5 +1,6 @@
 /* Load and unload: resolve libc, read the settings, open the log, learn the sockets we inherited,
  * and follow fork(). */
+#include "backlog.h"
 #include "config.h"
 #include "fdstate.h"
 #include "log.h"
@@ -30,5 +31,7 @@ __attribute__((constructor)) static void tcprare_load(void)
 
 __attribute__((destructor)) static void tcprare_unload(void)
 {
-	log_summary();
+	long long overflows = backlog_netns_overflows();
+	/* Namespace-wide: other processes' listeners count too, and the name says so. */
+	log_summary(&FIELD_NUM("netns_listen_overflows", overflows), overflows >= 0);
 }

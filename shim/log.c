@@ -21,9 +21,14 @@
 
 static const struct {
 	const char *event, *action, *counter;
+	bool every_call; /* one per listen(): the program's own calls set the pace, so no rate limit */
 } event_names[EV_COUNT] = {
 	[EV_CLOSEWAIT_BLOCKED] = {"closewait", "blocked", "closewait_blocked"},
 	[EV_CLOSEWAIT_OBSERVED] = {"closewait", "observed", "closewait_observed"},
+	[EV_BACKLOG_RAISED] = {"backlog", "raised", "backlog_raised", true},
+	[EV_BACKLOG_OBSERVED] = {"backlog", "observed", "backlog_observed", true},
+	[EV_BACKLOG_TRUNCATED] = {"backlog", "truncated", "backlog_truncated", true},
+	[EV_ACCEPT_QUEUE_FULL] = {"accept_queue", "full", "accept_queue_full"},
 };
 
 static uint64_t counters[EV_COUNT];
@@ -322,9 +327,9 @@ static void emit(struct line *l)
 
 void log_event(enum log_event event, int fd, const struct log_field *fields, size_t nfields)
 {
-	uint32_t suppressed;
+	uint32_t suppressed = 0;
 	__atomic_add_fetch(&counters[event], 1, __ATOMIC_RELAXED);
-	if (dest == LOG_OFF || !fdstate_log_allowed(fd, RATE_LIMIT_MS, &suppressed))
+	if (dest == LOG_OFF || (!event_names[event].every_call && !fdstate_log_allowed(fd, RATE_LIMIT_MS, &suppressed)))
 		return;
 	int saved = errno;
 	char local[INET6_ADDRSTRLEN + 8], peer[INET6_ADDRSTRLEN + 8];
@@ -354,7 +359,7 @@ void log_event(enum log_event event, int fd, const struct log_field *fields, siz
 	errno = saved;
 }
 
-void log_summary(void)
+void log_summary(const struct log_field *extra, size_t nextra)
 {
 	/* A process that never had a TCP socket (a shell, a helper the program ran) has nothing to say. */
 	if (!config.summary || dest == LOG_OFF || fdstate_sockets_seen() == 0)
@@ -368,6 +373,8 @@ void log_summary(void)
 	put_field(&l, &FIELD_NUM("tcp_sockets", fdstate_sockets_seen()));
 	for (int i = 0; i < EV_COUNT; i++)
 		put_field(&l, &FIELD_NUM(event_names[i].counter, __atomic_load_n(&counters[i], __ATOMIC_RELAXED)));
+	for (size_t i = 0; i < nextra; i++)
+		put_field(&l, &extra[i]);
 	if (config.log_format == LOG_JSON)
 		put(&l, "}");
 	emit(&l);

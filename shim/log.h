@@ -9,6 +9,10 @@
 enum log_event {
 	EV_CLOSEWAIT_BLOCKED,
 	EV_CLOSEWAIT_OBSERVED,
+	EV_BACKLOG_RAISED,
+	EV_BACKLOG_OBSERVED,
+	EV_BACKLOG_TRUNCATED,
+	EV_ACCEPT_QUEUE_FULL,
 	EV_COUNT
 };
 
@@ -25,15 +29,17 @@ void log_open(void);
 /* In a forked child: the counters start again, and a log path with %p is reopened for its own pid. */
 void log_after_fork_child(void);
 
-/* Counts the event and logs it with fd's local and peer address and the extra fields. Events on one
- * socket are logged at most once a second; the next line carries suppressed=N. Preserves errno. */
+/* Counts the event and logs it with fd's local and peer address and the extra fields. Events that a
+ * socket's traffic can repeat are logged at most once a second per socket, and the next line carries
+ * suppressed=N; backlog events come once per listen() call and are always logged. Preserves errno. */
 void log_event(enum log_event event, int fd, const struct log_field *fields, size_t nfields);
 #define LOG_EVENT(event, fd, ...)                                                                    \
 	log_event((event), (fd), (const struct log_field[]){__VA_ARGS__},                            \
 		  sizeof((const struct log_field[]){__VA_ARGS__}) / sizeof(struct log_field))
 
-/* One line of every counter, if TCPRARE_SUMMARY=on and the process had a TCP socket. */
-void log_summary(void);
+/* One line of every counter and the extra fields, if TCPRARE_SUMMARY=on and the process had a TCP
+ * socket. */
+void log_summary(const struct log_field *extra, size_t nextra);
 
 /* A configuration problem: one line, built from the NULL-terminated parts, to stderr (or syslog where
  * stderr is a socket, as in inetd-style servers, or closed). */
