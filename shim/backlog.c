@@ -69,20 +69,10 @@ static long long read_listen_overflows(void)
 	return -1;
 }
 
-/* TCPRARE_PORTS names a listener by its own port. */
-static bool port_listed(int fd)
-{
-	unsigned int local, peer;
-	if (config.port_ranges == 0)
-		return true;
-	fdstate_ports(fd, &local, &peer);
-	return config_port_listed(local);
-}
-
 struct listen_plan backlog_plan(int fd, int requested)
 {
 	struct listen_plan plan = {.requested = requested, .asked = requested};
-	if (config.backlog == BACKLOG_OFF || !fdstate_is_tracked(fd) || !fdstate_still_same(fd) || !port_listed(fd))
+	if (config.backlog == BACKLOG_OFF || !fdstate_is_tracked(fd) || !fdstate_still_same(fd) || !config_ports_cover(fd))
 		return plan;
 	int saved = errno;
 	plan.target = config.backlog == BACKLOG_FIXED ? config.backlog_fixed : somaxconn();
@@ -130,7 +120,7 @@ void backlog_report(int fd, const struct listen_plan *plan)
 void backlog_check_queue(int listener)
 {
 	struct tcp_info info;
-	if (config.backlog == BACKLOG_OFF || !port_listed(listener))
+	if (config.backlog == BACKLOG_OFF || !config_ports_cover(listener))
 		return;
 	int saved = errno;
 	if (listener_info(listener, &info) && info.tcpi_unacked >= info.tcpi_sacked) {

@@ -47,15 +47,6 @@ static bool in_close_wait(int fd)
 	return fin;
 }
 
-static bool ports_listed(int fd)
-{
-	unsigned int local, peer;
-	if (config.port_ranges == 0)
-		return true;
-	fdstate_ports(fd, &local, &peer);
-	return config_port_listed(local) || config_port_listed(peer);
-}
-
 static size_t iov_bytes(const struct iovec *iov, size_t n)
 {
 	size_t total = 0;
@@ -98,7 +89,7 @@ bool closewait_refuses(int fd, int flags, const struct write_size *size)
 	}
 	fdstate_note_peer_fin(fd);
 	size_t bytes = bytes_of(size);
-	if (bytes == 0 || !ports_listed(fd)) /* a write of nothing sends nothing, as the kernel returns 0 */
+	if (bytes == 0 || !config_ports_cover(fd)) /* a write of nothing sends nothing, as the kernel returns 0 */
 		return false;
 
 	enum log_event event = config.closewait == MODE_OBSERVE ? EV_CLOSEWAIT_OBSERVED : EV_CLOSEWAIT_BLOCKED;

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "fdstate.h"
 #include "log.h"
 
 #include <stdlib.h>
@@ -7,7 +8,8 @@
 #include <sys/auxv.h>
 
 #define CLOSEWAIT_IDLE_MS_DEFAULT 10 /* see libtcprare(7): a check costs ~0.3 us, so at most 0.003% */
-#define LINGER_MS_DEFAULT 30000
+#define LINGER_MS_DEFAULT 30000     /* nginx's lingering_time and Apache's total: 30 s */
+#define LINGER_IDLE_MS_DEFAULT 5000 /* nginx's lingering_timeout (Apache waits 2 s per read) */
 #define TEXT(x) #x
 #define NUMBER_TEXT(x) TEXT(x)
 
@@ -18,6 +20,7 @@ static const struct config defaults = {
 	.closewait_idle_ms = CLOSEWAIT_IDLE_MS_DEFAULT,
 	.linger = MODE_OFF,
 	.linger_ms = LINGER_MS_DEFAULT,
+	.linger_idle_ms = LINGER_IDLE_MS_DEFAULT,
 	.backlog = BACKLOG_MAX,
 	.log = LOG_AUTO,
 	.log_format = LOG_TEXT,
@@ -194,6 +197,8 @@ void config_load(void)
 	config.linger = load_word("TCPRARE_LINGER", mode_words, config.linger, "on, observe or off", "off");
 	load_ms("TCPRARE_LINGER_MS", &config.linger_ms, 1, 600000, "milliseconds from 1 to 600000",
 		NUMBER_TEXT(LINGER_MS_DEFAULT));
+	load_ms("TCPRARE_LINGER_IDLE_MS", &config.linger_idle_ms, 1, 600000, "milliseconds from 1 to 600000",
+		NUMBER_TEXT(LINGER_IDLE_MS_DEFAULT));
 	load_backlog();
 	load_ports();
 	load_log();
@@ -208,4 +213,13 @@ bool config_port_listed(unsigned int port)
 		if (port >= config.ports[i].lo && port <= config.ports[i].hi)
 			return true;
 	return false;
+}
+
+bool config_ports_cover(int fd)
+{
+	unsigned int local, peer;
+	if (config.port_ranges == 0)
+		return true;
+	fdstate_ports(fd, &local, &peer);
+	return config_port_listed(local) || config_port_listed(peer);
 }

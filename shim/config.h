@@ -17,7 +17,8 @@ struct config {
 	uint32_t closewait_idle_ms;
 	bool closewait_scope_all; /* accepted, inherited and received sockets too, not only connected ones */
 	enum mode linger;
-	uint32_t linger_ms;
+	uint32_t linger_ms;      /* the whole drain */
+	uint32_t linger_idle_ms; /* without data from the peer */
 	enum backlog_policy backlog;
 	int backlog_fixed; /* with BACKLOG_FIXED */
 	struct { uint16_t lo, hi; } ports[MAX_PORT_RANGES];
@@ -35,3 +36,5 @@ extern struct config config;
 /* Sets the defaults, then reads the environment (ignored in secure-execution mode, as glibc does). */
 void config_load(void);
 bool config_port_listed(unsigned int port);
+/* TCPRARE_PORTS lists the socket's local or peer port (two syscalls, unless every port is listed). */
+bool config_ports_cover(int fd);

@@ -1,7 +1,9 @@
 /* Hooks that create, copy, hand on and destroy descriptors: they keep the descriptor table true.
  * Each calls the real function and records what happened; errno is as libc left it. */
 #include "backlog.h"
+#include "epollset.h"
 #include "fdstate.h"
+#include "linger.h"
 #include "ownfd.h"
 #include "real.h"
 
@@ -95,6 +97,9 @@ INTERPOSED int close(int fd)
 {
 	if (refuse_own(fd))
 		return -1;
+	epollset_note_closed(fd);
+	if (linger_watches(fd) && linger_close(fd))
+		return 0;
 	fdstate_forget(fd); /* before the number is free for another thread to reuse */
 	return real.close(fd);
 }
@@ -114,8 +119,10 @@ INTERPOSED int close_range(unsigned int first, unsigned int last, int flags)
 
 static int note_copy(int oldfd, int newfd)
 {
-	if (newfd >= 0)
+	if (newfd >= 0) {
 		fdstate_copy(oldfd, newfd);
+		epollset_note_copy(oldfd, newfd);
+	}
 	return newfd;
 }
 
@@ -183,6 +190,20 @@ INTERPOSED int fcntl64(int fd, int cmd, ...)
 	return fcntl_with(real.fcntl64, fd, cmd, arg);
 }
 #endif
+
+INTERPOSED int epoll_create(int size)
+{
+	int epfd = real.epoll_create(size);
+	epollset_note_created(epfd);
+	return epfd;
+}
+
+INTERPOSED int epoll_create1(int flags)
+{
+	int epfd = real.epoll_create1(flags);
+	epollset_note_created(epfd);
+	return epfd;
+}
 
 /* Children: fork() is seen through pthread_atfork (see init.c); these run no fork handlers. */
 

@@ -3,6 +3,7 @@
 #include "backlog.h"
 #include "config.h"
 #include "fdstate.h"
+#include "linger.h"
 #include "log.h"
 #include "real.h"
 
@@ -17,6 +18,7 @@ static void after_fork_in_child(void)
 {
 	fdstate_note_fork();
 	log_after_fork_child();
+	linger_after_fork_child();
 }
 
 __attribute__((constructor)) static void tcprare_load(void)
@@ -31,6 +33,7 @@ __attribute__((constructor)) static void tcprare_load(void)
 
 __attribute__((destructor)) static void tcprare_unload(void)
 {
+	linger_finish();
 	long long overflows = backlog_netns_overflows();
 	/* Namespace-wide: other processes' listeners count too, and the name says so. */
 	log_summary(&FIELD_NUM("netns_listen_overflows", overflows), overflows >= 0);

@@ -19,16 +19,27 @@
 #define RATE_LIMIT_MS 1000
 #define SYSLOG_PRIORITY "<29>" /* LOG_DAEMON | LOG_NOTICE */
 
+enum rate_limit {
+	PER_SOCKET,  /* the socket's traffic repeats it: once a second per socket */
+	PER_CALL,    /* once per listen() or close(): the program's own calls set the pace */
+	PER_PROCESS, /* a shortage repeats it on every socket: once a second per process */
+};
+
 static const struct {
 	const char *event, *action, *counter;
-	bool every_call; /* one per listen(): the program's own calls set the pace, so no rate limit */
+	enum rate_limit rate;
 } event_names[EV_COUNT] = {
-	[EV_CLOSEWAIT_BLOCKED] = {"closewait", "blocked", "closewait_blocked"},
-	[EV_CLOSEWAIT_OBSERVED] = {"closewait", "observed", "closewait_observed"},
-	[EV_BACKLOG_RAISED] = {"backlog", "raised", "backlog_raised", true},
-	[EV_BACKLOG_OBSERVED] = {"backlog", "observed", "backlog_observed", true},
-	[EV_BACKLOG_TRUNCATED] = {"backlog", "truncated", "backlog_truncated", true},
-	[EV_ACCEPT_QUEUE_FULL] = {"accept_queue", "full", "accept_queue_full"},
+	[EV_CLOSEWAIT_BLOCKED] = {"closewait", "blocked", "closewait_blocked", PER_SOCKET},
+	[EV_CLOSEWAIT_OBSERVED] = {"closewait", "observed", "closewait_observed", PER_SOCKET},
+	[EV_BACKLOG_RAISED] = {"backlog", "raised", "backlog_raised", PER_CALL},
+	[EV_BACKLOG_OBSERVED] = {"backlog", "observed", "backlog_observed", PER_CALL},
+	[EV_BACKLOG_TRUNCATED] = {"backlog", "truncated", "backlog_truncated", PER_CALL},
+	[EV_ACCEPT_QUEUE_FULL] = {"accept_queue", "full", "accept_queue_full", PER_SOCKET},
+	[EV_LINGER_STARTED] = {"linger", "started", "linger_started", PER_CALL},
+	[EV_LINGER_DRAINED] = {"linger", "drained", "linger_drained", PER_CALL},
+	[EV_LINGER_TIMEOUT] = {"linger", "timeout", "linger_timeout", PER_CALL},
+	[EV_LINGER_OBSERVED] = {"linger", "observed", "linger_observed", PER_CALL},
+	[EV_LINGER_SKIPPED] = {"linger", "skipped", "linger_skipped", PER_PROCESS},
 };
 
 static uint64_t counters[EV_COUNT];
@@ -325,11 +336,38 @@ static void emit(struct line *l)
 	errno = saved;
 }
 
-void log_event(enum log_event event, int fd, const struct log_field *fields, size_t nfields)
+/* The process-wide rate limit, as fdstate keeps one per socket. */
+static bool process_log_allowed(uint32_t *suppressed)
 {
-	uint32_t suppressed = 0;
+	static uint32_t last_ms, refused;
+	uint32_t now = fdstate_now_ms() | 1, last = __atomic_load_n(&last_ms, __ATOMIC_RELAXED);
+	if ((last && now - last < RATE_LIMIT_MS) ||
+	    !__atomic_compare_exchange_n(&last_ms, &last, now, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		__atomic_add_fetch(&refused, 1, __ATOMIC_RELAXED);
+		return false;
+	}
+	*suppressed = __atomic_exchange_n(&refused, 0, __ATOMIC_RELAXED);
+	return true;
+}
+
+static bool allowed(enum log_event event, int fd, uint32_t *suppressed)
+{
+	*suppressed = 0;
+	switch (event_names[event].rate) {
+	case PER_SOCKET:
+		return fdstate_log_allowed(fd, RATE_LIMIT_MS, suppressed);
+	case PER_PROCESS:
+		return process_log_allowed(suppressed);
+	default:
+		return true;
+	}
+}
+
+void log_event(enum log_event event, int fd, int shown_fd, const struct log_field *fields, size_t nfields)
+{
+	uint32_t suppressed;
 	__atomic_add_fetch(&counters[event], 1, __ATOMIC_RELAXED);
-	if (dest == LOG_OFF || (!event_names[event].every_call && !fdstate_log_allowed(fd, RATE_LIMIT_MS, &suppressed)))
+	if (dest == LOG_OFF || !allowed(event, fd, &suppressed))
 		return;
 	int saved = errno;
 	char local[INET6_ADDRSTRLEN + 8], peer[INET6_ADDRSTRLEN + 8];
@@ -340,7 +378,7 @@ void log_event(enum log_event event, int fd, const struct log_field *fields, siz
 	begin(&l);
 	const struct log_field head[] = {
 		FIELD_TEXT("event", event_names[event].event), FIELD_TEXT("action", event_names[event].action),
-		FIELD_NUM("fd", fd), FIELD_TEXT("local", local), FIELD_TEXT("peer", peer)};
+		FIELD_NUM("fd", shown_fd), FIELD_TEXT("local", local), FIELD_TEXT("peer", peer)};
 	if (config.log_format == LOG_TEXT) {
 		put(&l, " ");
 		put(&l, head[0].text);

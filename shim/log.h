@@ -13,6 +13,11 @@ enum log_event {
 	EV_BACKLOG_OBSERVED,
 	EV_BACKLOG_TRUNCATED,
 	EV_ACCEPT_QUEUE_FULL,
+	EV_LINGER_STARTED,
+	EV_LINGER_DRAINED,
+	EV_LINGER_TIMEOUT,
+	EV_LINGER_OBSERVED,
+	EV_LINGER_SKIPPED,
 	EV_COUNT
 };
 
@@ -29,13 +34,17 @@ void log_open(void);
 /* In a forked child: the counters start again, and a log path with %p is reopened for its own pid. */
 void log_after_fork_child(void);
 
-/* Counts the event and logs it with fd's local and peer address and the extra fields. Events that a
- * socket's traffic can repeat are logged at most once a second per socket, and the next line carries
- * suppressed=N; backlog events come once per listen() call and are always logged. Preserves errno. */
-void log_event(enum log_event event, int fd, const struct log_field *fields, size_t nfields);
-#define LOG_EVENT(event, fd, ...)                                                                    \
-	log_event((event), (fd), (const struct log_field[]){__VA_ARGS__},                            \
-		  sizeof((const struct log_field[]){__VA_ARGS__}) / sizeof(struct log_field))
+/* Counts the event and logs it as fd=shown_fd, with the local and peer address of the socket fd and
+ * the extra fields. Events that a socket's traffic can repeat are logged at most once a second per
+ * socket, those that a shortage repeats once a second per process, and the next line carries
+ * suppressed=N; the others come once per call of the program's and are always logged.
+ * Preserves errno. */
+void log_event(enum log_event event, int fd, int shown_fd, const struct log_field *fields, size_t nfields);
+#define LOG_FIELDS(...)                                                                              \
+	(const struct log_field[]){__VA_ARGS__}, sizeof((const struct log_field[]){__VA_ARGS__}) / sizeof(struct log_field)
+#define LOG_EVENT(event, fd, ...) log_event((event), (fd), (fd), LOG_FIELDS(__VA_ARGS__))
+/* For a socket the library holds under another number than the one the program knew. */
+#define LOG_EVENT_AS(event, fd, shown_fd, ...) log_event((event), (fd), (shown_fd), LOG_FIELDS(__VA_ARGS__))
 
 /* One line of every counter and the extra fields, if TCPRARE_SUMMARY=on and the process had a TCP
  * socket. */

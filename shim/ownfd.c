@@ -6,7 +6,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
-#define MAX_OWN 4
+#define MAX_OWN 8
 
 static struct own {
 	int *slot; /* the holder's variable; NULL: free */
@@ -14,9 +14,7 @@ static struct own {
 	ino_t ino;
 } owned[MAX_OWN];
 
-/* Above the low numbers select() programs need, but not so high that the kernel grows a huge
- * descriptor table for us (a soft limit of 1M would otherwise cost 8 MiB). */
-static int private_floor(void)
+int ownfd_private_floor(void)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 2048)
@@ -26,7 +24,7 @@ static int private_floor(void)
 
 static int move_high(int fd)
 {
-	int moved = real.fcntl(fd, F_DUPFD_CLOEXEC, private_floor());
+	int moved = real.fcntl(fd, F_DUPFD_CLOEXEC, ownfd_private_floor());
 	if (moved < 0) /* no room up there: anywhere, as long as it is close-on-exec */
 		moved = real.fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	real.close(fd);

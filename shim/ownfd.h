@@ -1,4 +1,5 @@
-/* Descriptors the library holds for itself (a log file, the syslog socket).
+/* Descriptors the library holds for itself (a log file, the syslog socket, the lingering drain's epoll
+ * instance and doorbell).
  *
  * They sit above the program's usual range (select() users need the low numbers), are close-on-exec,
  * and stay out of the program's reach: close() on one fails with EBADF, exactly as on an unused number,
@@ -10,6 +11,9 @@
 /* Moves fd to the private range and remembers *slot as its holder, which ownfd keeps up to date.
  * Returns the new number, or -1 (and fd is closed) if there is no room. */
 int ownfd_keep(int fd, int *slot);
+/* Where the private range starts: above the low numbers select() programs need, but not so high that
+ * the kernel grows a huge descriptor table for us (a soft limit of 1M would otherwise cost 8 MiB). */
+int ownfd_private_floor(void);
 /* Closes *slot and forgets it; sets *slot to -1. */
 void ownfd_drop(int *slot);
 /* True if *slot still names the file it named when kept; if not (closefrom() closed it behind our

@@ -1,0 +1,69 @@
+#include "epollset.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <sys/epoll.h>
+
+#define MAX_EPOLL 256 /* nginx has one per worker process; libuv and most event loops one per thread */
+
+static int epoll_fds[MAX_EPOLL]; /* descriptor + 1; 0: free */
+static unsigned int used;        /* slots [0, used) may be taken */
+static bool overflowed;          /* an instance was not remembered */
+
+/* No identity check is needed: removing our socket from an instance that has since become another
+ * epoll instance is still right, and from anything else only fails with EINVAL. */
+
+void epollset_note_created(int epfd)
+{
+	if (epfd < 0)
+		return;
+	for (unsigned int i = 0; i < MAX_EPOLL; i++) {
+		int expected = 0;
+		if (__atomic_compare_exchange_n(&epoll_fds[i], &expected, epfd + 1, false, __ATOMIC_RELEASE,
+						__ATOMIC_RELAXED)) {
+			unsigned int now = __atomic_load_n(&used, __ATOMIC_RELAXED);
+			while (now < i + 1 && !__atomic_compare_exchange_n(&used, &now, i + 1, true, __ATOMIC_RELEASE,
+									 __ATOMIC_RELAXED))
+				;
+			return;
+		}
+	}
+	__atomic_store_n(&overflowed, true, __ATOMIC_RELAXED);
+}
+
+static bool known(int fd)
+{
+	unsigned int n = __atomic_load_n(&used, __ATOMIC_ACQUIRE);
+	for (unsigned int i = 0; i < n; i++)
+		if (__atomic_load_n(&epoll_fds[i], __ATOMIC_RELAXED) == fd + 1)
+			return true;
+	return false;
+}
+
+void epollset_note_copy(int oldfd, int newfd)
+{
+	if (newfd >= 0 && __atomic_load_n(&used, __ATOMIC_RELAXED) && known(oldfd))
+		epollset_note_created(newfd);
+}
+
+void epollset_note_closed(int fd)
+{
+	unsigned int n = __atomic_load_n(&used, __ATOMIC_ACQUIRE);
+	for (unsigned int i = 0; i < n; i++) {
+		int expected = fd + 1;
+		__atomic_compare_exchange_n(&epoll_fds[i], &expected, 0, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	}
+}
+
+bool epollset_remove_everywhere(int fd)
+{
+	int saved = errno;
+	unsigned int n = __atomic_load_n(&used, __ATOMIC_ACQUIRE);
+	for (unsigned int i = 0; i < n; i++) {
+		int epfd = __atomic_load_n(&epoll_fds[i], __ATOMIC_RELAXED) - 1;
+		if (epfd >= 0)
+			epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+	}
+	errno = saved;
+	return !__atomic_load_n(&overflowed, __ATOMIC_RELAXED);
+}

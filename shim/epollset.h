@@ -1,0 +1,17 @@
+/* The program's epoll instances, by descriptor number.
+ *
+ * An epoll registration belongs to the open socket, not to the descriptor number (epoll(7)). While a
+ * lingering close keeps a socket open after the program closed its number, the program's epoll sets
+ * would go on reporting that socket's events, under a number (and with the program's event data)
+ * that by then belongs to a new connection. So before a socket leaves the program's hands, it is
+ * removed from every epoll instance the program holds. */
+#pragma once
+#include <stdbool.h>
+
+void epollset_note_created(int epfd);
+/* newfd is a copy of oldfd: if oldfd is an epoll instance, so is newfd. */
+void epollset_note_copy(int oldfd, int newfd);
+void epollset_note_closed(int fd);
+/* Removes fd from every known epoll instance. False if the program holds more instances than can be
+ * remembered: then the socket may still be registered somewhere, and must not outlive its number. */
+bool epollset_remove_everywhere(int fd);

@@ -1,0 +1,395 @@
+#include "linger.h"
+#include "epollset.h"
+#include "log.h"
+#include "ownfd.h"
+#include "real.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_LINGERING 16384 /* and never more than a quarter of RLIMIT_NOFILE: the rest is the program's */
+#define SCAN_MS 50          /* how often the time limits are checked while sockets linger */
+#define EXIT_GRACE_MS 1000  /* at exit, how long the sockets still lingering may take to finish */
+#define DRAIN_ROUNDS 16     /* reads per socket and wakeup, so that one fast sender cannot starve the rest */
+#define DOORBELL UINT32_MAX /* epoll data of the doorbell, as slot numbers are for sockets */
+
+/* A lingering socket. The closing thread claims a slot and publishes the socket in one atomic store,
+ * so that a forked child can tell, with one fstat, which of its descriptors are copies of lingering
+ * sockets. Everything else in the slot belongs to the drain thread. */
+struct lingering {
+	uint64_t socket; /* inode << 32 | (fd + 1); 0: the slot is free */
+	bool watched;    /* in the drain thread's epoll set */
+	int program_fd;  /* the number the program closed, for the log */
+	uint32_t start_ms, last_data_ms;
+	long long bytes;
+};
+
+static struct lingering slots[MAX_LINGERING]; /* untouched pages cost no memory */
+static unsigned int capacity;                  /* set when the thread starts */
+static unsigned int high_water;                /* slots [0, high_water) may be taken */
+static unsigned int in_use;
+static unsigned int next_hint;
+static int private_floor;
+
+enum { STOPPED, STARTING, RUNNING };
+static int thread_state;
+static int epoll_fd = -1, doorbell_read = -1, doorbell_write = -1; /* kept by ownfd */
+static bool doorbell_missed; /* a message did not fit into the pipe: look for unwatched slots */
+
+struct doorbell_message {
+	uint32_t slot;
+	int32_t program_fd;
+	int32_t unread;
+};
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
+
+static int fd_of(uint64_t socket)
+{
+	return (int)(uint32_t)socket - 1;
+}
+
+static uint32_t inode_of(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? (uint32_t)st.st_ino : 0;
+}
+
+/* Is the descriptor still our socket? closefrom() may have closed it behind our back, and the
+ * number may now be the program's. */
+static bool still_there(uint64_t socket)
+{
+	int saved = errno;
+	bool same = inode_of(fd_of(socket)) == (uint32_t)(socket >> 32);
+	errno = saved;
+	return same;
+}
+
+/* --- the closing thread's side --- */
+
+static int claim(int fd)
+{
+	uint64_t socket = (uint64_t)inode_of(fd) << 32 | (uint32_t)(fd + 1);
+	if (__atomic_add_fetch(&in_use, 1, __ATOMIC_ACQ_REL) <= capacity) {
+		unsigned int start = __atomic_fetch_add(&next_hint, 1, __ATOMIC_RELAXED);
+		for (unsigned int i = 0; i < capacity; i++) {
+			unsigned int n = (start + i) % capacity;
+			uint64_t expected = 0;
+			if (LOAD(slots[n].socket) == 0 &&
+			    __atomic_compare_exchange_n(&slots[n].socket, &expected, socket, false, __ATOMIC_ACQ_REL,
+							__ATOMIC_RELAXED)) {
+				unsigned int high = LOAD(high_water);
+				while (high < n + 1 && !__atomic_compare_exchange_n(&high_water, &high, n + 1, true,
+										     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+					;
+				return (int)n;
+			}
+		}
+	}
+	__atomic_sub_fetch(&in_use, 1, __ATOMIC_ACQ_REL);
+	return -1;
+}
+
+static void *drain_loop(void *unused);
+
+/* The drain thread starts with the first lingering close, with every signal blocked: the program's
+ * handlers run in the program's threads. */
+static bool start_thread(void)
+{
+	int state = LOAD(thread_state);
+	if (state == RUNNING)
+		return true;
+	if (state != STOPPED || !__atomic_compare_exchange_n(&thread_state, &state, STARTING, false,
+							    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return false; /* another thread is starting it: this close is a plain one */
+	struct rlimit rl;
+	rlim_t limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+	capacity = limit / 4 < MAX_LINGERING ? (unsigned int)(limit / 4) : MAX_LINGERING;
+	private_floor = ownfd_private_floor();
+
+	int pipe_fds[2] = {-1, -1};
+	bool ok = ownfd_keep(real.epoll_create1(EPOLL_CLOEXEC), &epoll_fd) >= 0 &&
+		  pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) == 0 && ownfd_keep(pipe_fds[0], &doorbell_read) >= 0 &&
+		  ownfd_keep(pipe_fds[1], &doorbell_write) >= 0;
+	struct epoll_event bell = {.events = EPOLLIN, .data.u32 = DOORBELL};
+	ok = ok && epoll_ctl(epoll_fd, EPOLL_CTL_ADD, doorbell_read, &bell) == 0;
+	if (ok) {
+		pthread_t thread;
+		pthread_attr_t attr;
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&attr, 256 * 1024);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		ok = pthread_create(&thread, &attr, drain_loop, NULL) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		pthread_attr_destroy(&attr);
+	}
+	if (!ok) {
+		if (pipe_fds[1] >= 0 && doorbell_write < 0)
+			real.close(pipe_fds[1]); /* pipe2 succeeded but keeping the read end failed */
+		ownfd_drop(&epoll_fd);
+		ownfd_drop(&doorbell_read);
+		ownfd_drop(&doorbell_write);
+	}
+	STORE(thread_state, ok ? RUNNING : STOPPED);
+	return ok;
+}
+
+static void ring(int slot, int program_fd, int unread)
+{
+	struct doorbell_message m = {.slot = (uint32_t)slot, .program_fd = program_fd, .unread = unread};
+	if (real.write(LOAD(doorbell_write), &m, sizeof(m)) != (ssize_t)sizeof(m)) /* atomic: < PIPE_BUF */
+		STORE(doorbell_missed, true);
+}
+
+/* With SO_LINGER on, the program chose its close itself: {1, 0} sends RST on purpose (HAProxy's
+ * nolinger), {1, N} blocks in close() for up to N seconds. */
+static bool linger_option_set(int fd)
+{
+	struct linger option;
+	socklen_t len = sizeof(option);
+	return getsockopt(fd, SOL_SOCKET, SO_LINGER, &option, &len) != 0 || option.l_onoff;
+}
+
+/* Would close() now lose data? Yes with unread input (the kernel answers it with RST), and while the
+ * peer may still send (what arrives after the close is answered with RST too). Once the peer's FIN
+ * is in and nothing is left unread, a plain close is a clean one. */
+static bool close_would_reset(int fd, int *unread)
+{
+	struct tcp_info info;
+	socklen_t len = sizeof(info);
+	*unread = 0;
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 || ioctl(fd, FIONREAD, unread) != 0)
+		return false;
+	switch (info.tcpi_state) {
+	case TCP_ESTABLISHED:
+	case TCP_FIN_WAIT1:
+	case TCP_FIN_WAIT2:
+		return true;
+	case TCP_CLOSE_WAIT:
+	case TCP_CLOSING:
+	case TCP_LAST_ACK:
+		return *unread > 0;
+	default:
+		return false;
+	}
+}
+
+static bool skip(int fd, const char *reason)
+{
+	LOG_EVENT(EV_LINGER_SKIPPED, fd, FIELD_TEXT("reason", reason));
+	return false;
+}
+
+/* The socket moves to a private number, its FIN goes out after everything we sent, and the drain
+ * thread takes it over. The program's epoll sets must forget it first: see epollset.h. */
+static bool hand_over(int fd, int unread)
+{
+	if (!start_thread())
+		return skip(fd, "thread");
+	if (!epollset_remove_everywhere(fd))
+		return skip(fd, "epoll_instances");
+	int copy = real.fcntl(fd, F_DUPFD_CLOEXEC, private_floor);
+	if (copy < 0)
+		return skip(fd, "descriptors");
+	int slot = claim(copy);
+	if (slot < 0) {
+		real.close(copy);
+		return skip(fd, "limit");
+	}
+	if (real.shutdown(copy, SHUT_WR) != 0) { /* reset meanwhile: nothing left to protect */
+		STORE(slots[slot].socket, 0);
+		__atomic_sub_fetch(&in_use, 1, __ATOMIC_ACQ_REL);
+		real.close(copy);
+		return false;
+	}
+	fdstate_forget(fd);
+	real.close(fd);
+	ring(slot, fd, unread);
+	return true;
+}
+
+bool linger_close(int fd)
+{
+	struct fd_facts facts;
+	int unread;
+	/* Never on a socket another descriptor or process may still use: shutdown() would cut it for
+	 * them, and their copy keeps the socket open anyway. */
+	if (!fdstate_get(fd, &facts) || facts.shared || facts.read_eof ||
+	    (facts.origin != FD_CONNECTED && facts.origin != FD_ACCEPTED))
+		return false;
+	int saved = errno;
+	bool taken = false;
+	if (fdstate_still_same(fd) && config_ports_cover(fd) && !linger_option_set(fd) &&
+	    close_would_reset(fd, &unread)) {
+		if (config.linger == MODE_ON)
+			taken = hand_over(fd, unread);
+		else if (unread > 0)
+			LOG_EVENT(EV_LINGER_OBSERVED, fd, FIELD_NUM("unread", unread));
+	}
+	errno = saved;
+	return taken;
+}
+
+/* --- the drain thread's side --- */
+
+static void release(struct lingering *l)
+{
+	l->watched = false;
+	STORE(l->socket, 0);
+	__atomic_sub_fetch(&in_use, 1, __ATOMIC_ACQ_REL);
+}
+
+/* Logs how the linger ended and really closes the socket. */
+static void finish(struct lingering *l, enum log_event event, const char *key, const char *value)
+{
+	int fd = fd_of(LOAD(l->socket));
+	if (still_there(l->socket)) {
+		LOG_EVENT_AS(event, fd, l->program_fd, FIELD_NUM("bytes", l->bytes),
+			     FIELD_NUM("ms", fdstate_now_ms() - l->start_ms), FIELD_TEXT(key, value));
+		real.close(fd);
+	}
+	release(l);
+}
+
+static void watch(uint32_t slot, int program_fd, int unread)
+{
+	struct lingering *l = &slots[slot];
+	uint64_t socket = LOAD(l->socket);
+	if (slot >= capacity || !socket || l->watched)
+		return;
+	l->watched = true;
+	l->program_fd = program_fd;
+	l->start_ms = l->last_data_ms = fdstate_now_ms();
+	l->bytes = 0;
+	struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP, .data.u32 = slot};
+	if (!still_there(socket) || epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_ADD, fd_of(socket), &e) != 0) {
+		finish(l, EV_LINGER_DRAINED, "end", "error");
+		return;
+	}
+	LOG_EVENT_AS(EV_LINGER_STARTED, fd_of(socket), program_fd, FIELD_NUM("unread", unread));
+}
+
+static void answer_doorbell(void)
+{
+	struct doorbell_message m[64];
+	ssize_t n;
+	while ((n = real.read(LOAD(doorbell_read), m, sizeof(m))) > 0)
+		for (size_t i = 0; i < (size_t)n / sizeof(m[0]); i++)
+			watch(m[i].slot, m[i].program_fd, m[i].unread);
+	if (__atomic_exchange_n(&doorbell_missed, false, __ATOMIC_ACQ_REL))
+		for (unsigned int i = 0; i < LOAD(high_water); i++)
+			if (LOAD(slots[i].socket) && !slots[i].watched)
+				watch(i, -1, 0);
+}
+
+/* Reads and discards what the peer sent, until EOF, an error, or nothing more for now. */
+static void drain(struct lingering *l)
+{
+	static char discard[65536];
+	uint64_t socket = LOAD(l->socket);
+	if (!socket || !l->watched)
+		return;
+	if (!still_there(socket)) {
+		release(l); /* closed behind our back: the number is not ours to close */
+		return;
+	}
+	for (int round = 0; round < DRAIN_ROUNDS; round++) {
+		ssize_t n = real.recv(fd_of(socket), discard, sizeof(discard), MSG_DONTWAIT);
+		if (n > 0) {
+			l->bytes += n;
+			l->last_data_ms = fdstate_now_ms();
+		} else if (n == 0) {
+			finish(l, EV_LINGER_DRAINED, "end", "eof");
+			return;
+		} else if (errno != EAGAIN && errno != EINTR) {
+			finish(l, EV_LINGER_DRAINED, "end", errno == ECONNRESET ? "reset" : "error");
+			return;
+		} else
+			return;
+	}
+}
+
+static void enforce_limits(void)
+{
+	uint32_t now = fdstate_now_ms();
+	for (unsigned int i = 0; i < LOAD(high_water); i++) {
+		struct lingering *l = &slots[i];
+		if (!LOAD(l->socket) || !l->watched)
+			continue;
+		if (now - l->start_ms >= config.linger_ms)
+			finish(l, EV_LINGER_TIMEOUT, "limit", "total");
+		else if (now - l->last_data_ms >= config.linger_idle_ms)
+			finish(l, EV_LINGER_TIMEOUT, "limit", "idle");
+	}
+}
+
+static void *drain_loop(void *unused)
+{
+	(void)unused;
+	struct epoll_event events[64];
+	uint32_t last_check = fdstate_now_ms();
+	for (;;) {
+		int n = epoll_wait(LOAD(epoll_fd), events, 64, LOAD(in_use) ? SCAN_MS : -1);
+		if (n < 0 && errno != EINTR)
+			break; /* our epoll instance is gone (closefrom): give up, see below */
+		for (int i = 0; i < n; i++) {
+			if (events[i].data.u32 == DOORBELL)
+				answer_doorbell();
+			else if (events[i].data.u32 < capacity)
+				drain(&slots[events[i].data.u32]);
+		}
+		if (fdstate_now_ms() - last_check >= SCAN_MS) {
+			enforce_limits();
+			last_check = fdstate_now_ms();
+		}
+	}
+	for (unsigned int i = 0; i < LOAD(high_water); i++)
+		if (LOAD(slots[i].socket))
+			finish(&slots[i], EV_LINGER_TIMEOUT, "limit", "error");
+	ownfd_drop(&epoll_fd);
+	ownfd_drop(&doorbell_read);
+	ownfd_drop(&doorbell_write);
+	STORE(thread_state, STOPPED);
+	return NULL;
+}
+
+/* --- fork and exit --- */
+
+void linger_after_fork_child(void)
+{
+	if (LOAD(thread_state) == STOPPED)
+		return;
+	for (unsigned int i = 0; i < LOAD(high_water); i++) {
+		uint64_t socket = LOAD(slots[i].socket);
+		if (socket && still_there(socket))
+			real.close(fd_of(socket));
+		slots[i] = (struct lingering){0};
+	}
+	in_use = high_water = 0;
+	doorbell_missed = false;
+	ownfd_drop(&epoll_fd);
+	ownfd_drop(&doorbell_read);
+	ownfd_drop(&doorbell_write);
+	STORE(thread_state, STOPPED);
+}
+
+void linger_finish(void)
+{
+	struct timespec tick = {.tv_nsec = 5 * 1000000};
+	for (int waited = 0; LOAD(thread_state) == RUNNING && LOAD(in_use) && waited < EXIT_GRACE_MS; waited += 5)
+		nanosleep(&tick, NULL);
+}

@@ -1,0 +1,26 @@
+/* Lingering close: close() on a connected TCP socket becomes shutdown(SHUT_WR), a drain in the
+ * background until the peer's EOF or a time limit, then the real close. The kernel would otherwise
+ * answer unread or still arriving input with RST, and discard what the peer has not yet received. */
+#pragma once
+#include "config.h"
+#include "fdstate.h"
+
+#include <stdbool.h>
+
+/* Does close(fd) go through the linger policy at all? Inline: for anything but a tracked TCP socket
+ * (or with TCPRARE_LINGER=off) a close costs one load more. */
+static inline bool linger_watches(int fd)
+{
+	return config.linger != MODE_OFF && fdstate_is_tracked(fd);
+}
+
+/* For close(fd) on a watched fd. True: the socket now lingers in the background and the program's
+ * number has been released (close() returns 0). False: the caller closes fd as usual (in observe
+ * mode, after a log line if that close will send RST). */
+bool linger_close(int fd);
+
+/* In a forked child: the drain thread does not exist here, and the child owes nothing to the
+ * parent's lingering sockets; their copies are closed. */
+void linger_after_fork_child(void);
+/* At exit: gives the sockets still lingering a last, bounded chance to finish. */
+void linger_finish(void);
