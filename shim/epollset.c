@@ -1,4 +1,5 @@
 #include "epollset.h"
+#include "real.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -13,9 +14,18 @@ static bool overflowed;          /* an instance was not remembered */
 /* No identity check is needed: removing our socket from an instance that has since become another
  * epoll instance is still right, and from anything else only fails with EINVAL. */
 
-void epollset_note_created(int epfd)
+static bool known(int fd)
 {
-	if (epfd < 0)
+	unsigned int n = __atomic_load_n(&used, __ATOMIC_ACQUIRE);
+	for (unsigned int i = 0; i < n; i++)
+		if (__atomic_load_n(&epoll_fds[i], __ATOMIC_RELAXED) == fd + 1)
+			return true;
+	return false;
+}
+
+void epollset_note_used(int epfd)
+{
+	if (epfd < 0 || known(epfd))
 		return;
 	for (unsigned int i = 0; i < MAX_EPOLL; i++) {
 		int expected = 0;
@@ -31,19 +41,10 @@ void epollset_note_created(int epfd)
 	__atomic_store_n(&overflowed, true, __ATOMIC_RELAXED);
 }
 
-static bool known(int fd)
-{
-	unsigned int n = __atomic_load_n(&used, __ATOMIC_ACQUIRE);
-	for (unsigned int i = 0; i < n; i++)
-		if (__atomic_load_n(&epoll_fds[i], __ATOMIC_RELAXED) == fd + 1)
-			return true;
-	return false;
-}
-
 void epollset_note_copy(int oldfd, int newfd)
 {
 	if (newfd >= 0 && __atomic_load_n(&used, __ATOMIC_RELAXED) && known(oldfd))
-		epollset_note_created(newfd);
+		epollset_note_used(newfd);
 }
 
 void epollset_note_closed(int fd)
@@ -62,7 +63,7 @@ bool epollset_remove_everywhere(int fd)
 	for (unsigned int i = 0; i < n; i++) {
 		int epfd = __atomic_load_n(&epoll_fds[i], __ATOMIC_RELAXED) - 1;
 		if (epfd >= 0)
-			epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+			real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
 	}
 	errno = saved;
 	return !__atomic_load_n(&overflowed, __ATOMIC_RELAXED);

@@ -8,7 +8,8 @@
 #pragma once
 #include <stdbool.h>
 
-void epollset_note_created(int epfd);
+/* The program registered a descriptor in epfd (called after each successful EPOLL_CTL_ADD). */
+void epollset_note_used(int epfd);
 /* newfd is a copy of oldfd: if oldfd is an epoll instance, so is newfd. */
 void epollset_note_copy(int oldfd, int newfd);
 void epollset_note_closed(int fd);

@@ -191,18 +191,14 @@ INTERPOSED int fcntl64(int fd, int cmd, ...)
 }
 #endif
 
-INTERPOSED int epoll_create(int size)
+/* An epoll instance is learnt when the program first registers something in it, so that instances
+ * inherited, received or created before the library loaded are known too. */
+INTERPOSED int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
-	int epfd = real.epoll_create(size);
-	epollset_note_created(epfd);
-	return epfd;
-}
-
-INTERPOSED int epoll_create1(int flags)
-{
-	int epfd = real.epoll_create1(flags);
-	epollset_note_created(epfd);
-	return epfd;
+	int rc = real.epoll_ctl(epfd, op, fd, event);
+	if (rc == 0 && op == EPOLL_CTL_ADD)
+		epollset_note_used(epfd);
+	return rc;
 }
 
 /* Children: fork() is seen through pthread_atfork (see init.c); these run no fork handlers. */

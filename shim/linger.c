@@ -119,11 +119,11 @@ static bool start_thread(void)
 	private_floor = ownfd_private_floor();
 
 	int pipe_fds[2] = {-1, -1};
-	bool ok = ownfd_keep(real.epoll_create1(EPOLL_CLOEXEC), &epoll_fd) >= 0 &&
+	bool ok = ownfd_keep(epoll_create1(EPOLL_CLOEXEC), &epoll_fd) >= 0 &&
 		  pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) == 0 && ownfd_keep(pipe_fds[0], &doorbell_read) >= 0 &&
 		  ownfd_keep(pipe_fds[1], &doorbell_write) >= 0;
 	struct epoll_event bell = {.events = EPOLLIN, .data.u32 = DOORBELL};
-	ok = ok && epoll_ctl(epoll_fd, EPOLL_CTL_ADD, doorbell_read, &bell) == 0;
+	ok = ok && real.epoll_ctl(epoll_fd, EPOLL_CTL_ADD, doorbell_read, &bell) == 0;
 	if (ok) {
 		pthread_t thread;
 		pthread_attr_t attr;
@@ -267,16 +267,18 @@ static void finish(struct lingering *l, enum log_event event, const char *key, c
 
 static void watch(uint32_t slot, int program_fd, int unread)
 {
+	if (slot >= capacity)
+		return;
 	struct lingering *l = &slots[slot];
 	uint64_t socket = LOAD(l->socket);
-	if (slot >= capacity || !socket || l->watched)
+	if (!socket || l->watched)
 		return;
 	l->watched = true;
 	l->program_fd = program_fd;
 	l->start_ms = l->last_data_ms = fdstate_now_ms();
 	l->bytes = 0;
 	struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP, .data.u32 = slot};
-	if (!still_there(socket) || epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_ADD, fd_of(socket), &e) != 0) {
+	if (!still_there(socket) || real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_ADD, fd_of(socket), &e) != 0) {
 		finish(l, EV_LINGER_DRAINED, "end", "error");
 		return;
 	}

@@ -37,17 +37,7 @@ static ssize_t sys_sendmsg(int fd, const struct msghdr *m, int f) { return sysca
 static int sys_sendmmsg(int fd, struct mmsghdr *m, unsigned int n, sendmmsg_flags f) { return syscall(SYS_sendmmsg, fd, m, n, f); }
 static ssize_t sys_sendfile(int out, int in, off_t *off, size_t n) { return syscall(SYS_sendfile, out, in, off, n); }
 
-static int sys_epoll_create1(int flags) { return syscall(SYS_epoll_create1, flags); }
-
-static int sys_epoll_create(int size)
-{
-	if (size <= 0) {
-		errno = EINVAL;
-		return -1;
-	}
-	return sys_epoll_create1(0);
-}
-
+static int sys_epoll_ctl(int ep, int op, int fd, struct epoll_event *e) { return syscall(SYS_epoll_ctl, ep, op, fd, e); }
 static int sys_dup2(int old, int new)
 {
 	if (old == new) /* dup3 refuses equal numbers; dup2 checks validity and returns the number */
@@ -90,8 +80,7 @@ struct real_libc real = {
 	.dup3 = sys_dup3,
 	.fcntl = sys_fcntl,
 	.fcntl64 = sys_fcntl,
-	.epoll_create = sys_epoll_create,
-	.epoll_create1 = sys_epoll_create1,
+	.epoll_ctl = sys_epoll_ctl,
 	.read = sys_read,
 	.readv = sys_readv,
 	.recv = sys_recv,
@@ -142,8 +131,7 @@ void real_resolve(void)
 	SWAP_IN(dup3);
 	SWAP_IN(fcntl);
 	SWAP_IN(fcntl64);
-	SWAP_IN(epoll_create);
-	SWAP_IN(epoll_create1);
+	SWAP_IN(epoll_ctl);
 	SWAP_IN(read);
 	SWAP_IN(readv);
 	SWAP_IN(recv);

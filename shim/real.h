@@ -6,6 +6,7 @@
 #pragma once
 #include <spawn.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -38,8 +39,7 @@ struct real_libc {
 	int (*dup3)(int, int, int);
 	int (*fcntl)(int, int, ...);
 	int (*fcntl64)(int, int, ...);
-	int (*epoll_create)(int);
-	int (*epoll_create1)(int);
+	int (*epoll_ctl)(int, int, int, struct epoll_event *);
 	ssize_t (*read)(int, void *, size_t);
 	ssize_t (*readv)(int, const struct iovec *, int);
 	ssize_t (*recv)(int, void *, size_t, int);
