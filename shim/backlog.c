@@ -115,8 +115,9 @@ void backlog_report(int fd, const struct listen_plan *plan)
 	errno = saved;
 }
 
-/* The queue holds backlog + 1 connections. The accept that just returned took one, so if the rest
- * still fill it to the backlog, it was full: SYNs and final ACKs were being dropped meanwhile. */
+/* The queue holds backlog + 1 connections. The accept that just returned took one, so if those still
+ * waiting fill it to the backlog, it was full: SYNs and final ACKs were being dropped meanwhile. This
+ * samples the queue at each accept; the kernel's ListenOverflows counts every drop (in the summary). */
 void backlog_check_queue(int listener)
 {
 	struct tcp_info info;
@@ -125,7 +126,7 @@ void backlog_check_queue(int listener)
 	int saved = errno;
 	if (listener_info(listener, &info) && info.tcpi_unacked >= info.tcpi_sacked) {
 		uint32_t times = fdstate_note_queue_full(listener);
-		LOG_EVENT(EV_ACCEPT_QUEUE_FULL, listener, FIELD_NUM("queued", info.tcpi_unacked + 1),
+		LOG_EVENT(EV_ACCEPT_QUEUE_FULL, listener, FIELD_NUM("waiting", info.tcpi_unacked),
 			  FIELD_NUM("backlog", info.tcpi_sacked), FIELD_NUM("times", times));
 	}
 	errno = saved;

@@ -28,10 +28,11 @@ static const char usage[] =
 	"  --closewait=MODE          TCPRARE_CLOSEWAIT (on, observe, off)\n"
 	"  --closewait-idle=MS       TCPRARE_CLOSEWAIT_IDLE_MS\n"
 	"  --closewait-scope=SCOPE   TCPRARE_CLOSEWAIT_SCOPE (connected, all)\n"
-	"  --linger[=MS]             TCPRARE_LINGER=on, and TCPRARE_LINGER_MS=MS if given\n"
-	"                            (lingering close: not implemented in this version)\n"
+	"  --linger[=MS]             TCPRARE_LINGER=on (lingering close), and TCPRARE_LINGER_MS=MS\n"
+	"                            if given\n"
+	"  --linger-idle=MS          TCPRARE_LINGER_IDLE_MS\n"
 	"  --backlog=N|max|observe|off\n"
-	"                            TCPRARE_BACKLOG (not implemented in this version)\n"
+	"                            TCPRARE_BACKLOG\n"
 	"  --ports=LIST              TCPRARE_PORTS (such as 80,8000-8100)\n"
 	"  --observe                 TCPRARE_CLOSEWAIT, TCPRARE_LINGER and TCPRARE_BACKLOG=observe,\n"
 	"                            TCPRARE_SUMMARY=on; a later option for one of them overrides it\n"
@@ -54,6 +55,7 @@ static const struct option {
 	{"closewait", "TCPRARE_CLOSEWAIT", NULL},
 	{"closewait-idle", "TCPRARE_CLOSEWAIT_IDLE_MS", NULL},
 	{"closewait-scope", "TCPRARE_CLOSEWAIT_SCOPE", NULL},
+	{"linger-idle", "TCPRARE_LINGER_IDLE_MS", NULL},
 	{"backlog", "TCPRARE_BACKLOG", NULL},
 	{"ports", "TCPRARE_PORTS", NULL},
 	{"log", "TCPRARE_LOG", NULL},

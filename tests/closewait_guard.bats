@@ -4,6 +4,10 @@
 
 load helpers
 
+# These tests read the guard's log lines alone; the listen backlog's own are pinned in
+# listen_backlog.bats.
+export TCPRARE_BACKLOG=off
+
 probe() { "$PROGS/closewait_probe" "$@" 2>"$BATS_TEST_TMPDIR/stderr"; }
 probe_with() { with_tcprare "$PROGS/closewait_probe" "$@" 2>"$BATS_TEST_TMPDIR/stderr"; }
 

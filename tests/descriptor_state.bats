@@ -6,6 +6,10 @@
 
 load helpers
 
+# These tests read the guard's log lines alone; the listen backlog's own are pinned in
+# listen_backlog.bats.
+export TCPRARE_BACKLOG=off
+
 probe() { "$PROGS/fd_probe" "$@" 2>"$BATS_TEST_TMPDIR/stderr"; }
 probe_with() { with_tcprare "$PROGS/fd_probe" "$@" 2>"$BATS_TEST_TMPDIR/stderr"; }
 

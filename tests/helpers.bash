@@ -34,3 +34,35 @@ require_root() {
 		skip "needs root and unshare -n"
 	fi
 }
+
+# --- network namespaces (listen_backlog.bats) ---
+# start_netns: a private network namespace with lo up, held open by a sleeping process $NETNS_PID.
+# Tests that need it call require_root first; stop_netns in teardown ends the holder.
+start_netns() {
+	unshare -n sleep 600 3>&- &
+	NETNS_PID=$!
+	# unshare(2) runs just before the exec of sleep: wait until the holder is in its own namespace.
+	for _ in $(seq 200); do
+		[ "$(readlink "/proc/$NETNS_PID/ns/net")" != "$(readlink /proc/$$/ns/net)" ] && break
+		sleep 0.01
+	done
+	[ "$(readlink "/proc/$NETNS_PID/ns/net")" != "$(readlink /proc/$$/ns/net)" ] ||
+		{ echo "start_netns: no new network namespace" >&2; return 1; }
+	in_netns ip link set lo up
+}
+
+# in_netns CMD...: CMD (a program, not a shell function) inside the namespace of start_netns.
+in_netns() {
+	nsenter -t "$NETNS_PID" -n -- "$@"
+}
+
+stop_netns() {
+	[ -z "${NETNS_PID:-}" ] || kill "$NETNS_PID" 2>/dev/null || true
+}
+
+# listen_overflows: TcpExt ListenOverflows of the namespace (the first "TcpExt:" line names the
+# columns, the second holds the values; "MPTcpExt:" lines do not match $1).
+listen_overflows() {
+	awk '$1 == "TcpExt:" { if (!col) { for (i = 2; i <= NF; i++) if ($i == "ListenOverflows") col = i }
+		else { print $col; exit } }' "/proc/$NETNS_PID/net/netstat"
+}

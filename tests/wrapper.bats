@@ -43,6 +43,7 @@ install_into_scratch() {
 	[ -z "$stderr" ]
 	for text in --closewait= TCPRARE_CLOSEWAIT --closewait-idle= TCPRARE_CLOSEWAIT_IDLE_MS \
 		--closewait-scope= TCPRARE_CLOSEWAIT_SCOPE --linger TCPRARE_LINGER TCPRARE_LINGER_MS \
+		--linger-idle= TCPRARE_LINGER_IDLE_MS \
 		--backlog= TCPRARE_BACKLOG --ports= TCPRARE_PORTS --observe --log= TCPRARE_LOG --json \
 		TCPRARE_LOG_FORMAT --summary TCPRARE_SUMMARY --help --version TCPRARE_LIBRARY LD_PRELOAD; do
 		[[ $output == *"$text"* ]] || { echo "--help does not mention $text"; return 1; }
@@ -60,6 +61,7 @@ install_into_scratch() {
 	[ "$(value_after TCPRARE_CLOSEWAIT --closewait=observe)" = observe ]
 	[ "$(value_after TCPRARE_CLOSEWAIT_IDLE_MS --closewait-idle=250)" = 250 ]
 	[ "$(value_after TCPRARE_CLOSEWAIT_SCOPE --closewait-scope=all)" = all ]
+	[ "$(value_after TCPRARE_LINGER_IDLE_MS --linger-idle=2000)" = 2000 ]
 	[ "$(value_after TCPRARE_BACKLOG --backlog=512)" = 512 ]
 	[ "$(value_after TCPRARE_BACKLOG --backlog=off)" = off ]
 	[ "$(value_after TCPRARE_PORTS --ports=80,8000-8100)" = 80,8000-8100 ]
