@@ -14,6 +14,7 @@ probe_with() { with_tcprare "$PROGS/closewait_probe" "$@" 2>"$BATS_TEST_TMPDIR/s
 # idle_server and oneway_client from examples/: prints how many distinct messages arrived.
 seed_scenario() {
 	local preload=$1 out=$BATS_TEST_TMPDIR/server.out port
+	: >"$out" # exists before the first poll for the port: awk must not complain into $output
 	"$EXAMPLES/idle_server" -t 150 -d 3500 >"$out" 3>&- &
 	local server=$!
 	for _ in $(seq 100); do port=$(awk '/^port/ {print $2}' "$out"); [ -n "$port" ] && break; sleep 0.05; done
@@ -168,6 +169,7 @@ print(c.send(b""))'
 # afterwards, so a failing client can never hang the suite.
 halfclose_response() {
 	local out=$BATS_TEST_TMPDIR/server.out port
+	: >"$out" # exists before the first poll for the port: awk must not complain into $output
 	with_tcprare "$PROGS/halfclose_pair" -s 1 >"$out" 2>&1 3>&- &
 	local server=$!
 	for _ in $(seq 100); do port=$(awk '/^port/ {print $2}' "$out"); [ -n "$port" ] && break; sleep 0.05; done
@@ -196,6 +198,7 @@ nc_halfclose() { timeout 10 nc -N 127.0.0.1 "$1"; }                # -N: shutdow
 # sent minus how many arrived, i.e. how many were lost silently.
 real_client_losses() {
 	local client=$1 preload=$2 out=$BATS_TEST_TMPDIR/server.out port believed
+	: >"$out" # exists before the first poll for the port: awk must not complain into $output
 	"$EXAMPLES/idle_server" -t 200 -d 2000 >"$out" 3>&- &
 	local server=$!
 	for _ in $(seq 100); do port=$(awk '/^port/ {print $2}' "$out"); [ -n "$port" ] && break; sleep 0.05; done

@@ -1,0 +1,203 @@
+/* linger_probe: one loopback connection whose server side closes with the client's request unread,
+ * the case where the kernel's close sends RST. Client and server are both in this process; the
+ * client never closes before the server's close has returned, so that close cannot have waited for it.
+ *
+ *   linger_probe [-6] [-u UNREAD] [-a ANSWER] SCENARIO
+ * The client sends UNREAD bytes (default 5000) that the server never reads (it waits until they are
+ * all queued), the server writes ANSWER bytes (default 1000), then:
+ *   plain     close(server). Prints "close rc=N errno=E", "same_number=0|1" (a new socket() gets the
+ *             number just closed), then what the client read: "peer got=N end=eof|ECONNRESET|..."
+ *   dup       d = dup(server), close(server), then both directions through d: "dup sent=ok|failed"
+ *             (the client read it) and "dup received=N" (UNREAD + the client's 4 bytes)
+ *   nolinger  SO_LINGER {1, 0}, then close(server): the program asks for RST itself
+ *   drained   the program lingers itself, as Apache does: shutdown(SHUT_WR), the client reads to EOF
+ *             and closes, the server reads everything to EOF ("server drained=N eof=1"), then closes
+ * Exits 0 when the scenario ran (whatever the client saw), 2 on a setup failure. alarm(10) bounds it. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *errno_name(int err)
+{
+	switch (err) {
+	case 0: return "0";
+	case ECONNRESET: return "ECONNRESET";
+	case EPIPE: return "EPIPE";
+	case EBADF: return "EBADF";
+	default: return strerror(err);
+	}
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "linger_probe: %s: %s\n", what, strerror(errno));
+	exit(2);
+}
+
+static void pause_ms(long ms)
+{
+	nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
+}
+
+static void send_all(int fd, size_t bytes, char fill)
+{
+	char buf[4096];
+	memset(buf, fill, sizeof(buf));
+	for (size_t sent = 0; sent < bytes;) {
+		ssize_t n = send(fd, buf, bytes - sent < sizeof(buf) ? bytes - sent : sizeof(buf), MSG_NOSIGNAL);
+		if (n <= 0)
+			die("send");
+		sent += (size_t)n;
+	}
+}
+
+/* Waits (at most 2 s) until fd has `bytes` unread bytes queued. */
+static void wait_queued(int fd, int bytes)
+{
+	int queued = 0;
+	for (int i = 0; i < 200 && ioctl(fd, FIONREAD, &queued) == 0 && queued < bytes; i++)
+		pause_ms(10);
+	if (queued != bytes) {
+		fprintf(stderr, "linger_probe: %d of %d bytes queued\n", queued, bytes);
+		exit(2);
+	}
+}
+
+/* Reads until EOF or an error (each wait bounded to 3 s); returns the bytes, and how it ended. */
+static size_t read_to_end(int fd, const char **end)
+{
+	char buf[65536];
+	size_t got = 0;
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 3000) != 1) {
+			*end = "timeout";
+			return got;
+		}
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n == 0) {
+			*end = "eof";
+			return got;
+		}
+		if (n < 0) {
+			*end = errno_name(errno);
+			return got;
+		}
+		got += (size_t)n;
+	}
+}
+
+/* Reads exactly `bytes` (or fewer on EOF, an error, or 3 s without data). */
+static size_t read_exactly(int fd, size_t bytes)
+{
+	char buf[65536];
+	size_t got = 0;
+	while (got < bytes) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 3000) != 1)
+			break;
+		ssize_t n = recv(fd, buf, bytes - got < sizeof(buf) ? bytes - got : sizeof(buf), 0);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	return got;
+}
+
+int main(int argc, char **argv)
+{
+	int ipv6 = 0, opt;
+	int unread = 5000;
+	size_t answer = 1000;
+	while ((opt = getopt(argc, argv, "6u:a:")) != -1) {
+		if (opt == '6')
+			ipv6 = 1;
+		else if (opt == 'u')
+			unread = atoi(optarg);
+		else if (opt == 'a')
+			answer = strtoul(optarg, NULL, 10);
+		else
+			return 2;
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "usage: linger_probe [-6] [-u UNREAD] [-a ANSWER] plain|dup|nolinger|drained\n");
+		return 2;
+	}
+	const char *scenario = argv[optind];
+	signal(SIGPIPE, SIG_IGN);
+	alarm(10);
+
+	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr *addr = ipv6 ? (struct sockaddr *)&a6 : (struct sockaddr *)&a4;
+	socklen_t len = ipv6 ? sizeof(a6) : sizeof(a4);
+	int listener = socket(addr->sa_family, SOCK_STREAM, 0);
+	if (listener < 0 || bind(listener, addr, len) != 0 || listen(listener, 4) != 0 ||
+	    getsockname(listener, addr, &len) != 0)
+		die("listen");
+	int client = socket(addr->sa_family, SOCK_STREAM, 0);
+	if (client < 0 || connect(client, addr, len) != 0)
+		die("connect");
+	int server = accept(listener, NULL, NULL);
+	if (server < 0)
+		die("accept");
+
+	send_all(client, (size_t)unread, 'q');
+	wait_queued(server, unread);
+	send_all(server, answer, 'a');
+
+	const char *end = "none";
+	if (!strcmp(scenario, "plain") || !strcmp(scenario, "nolinger")) {
+		if (!strcmp(scenario, "nolinger") &&
+		    setsockopt(server, SOL_SOCKET, SO_LINGER, &(struct linger){1, 0}, sizeof(struct linger)) != 0)
+			die("SO_LINGER");
+		errno = 0;
+		int rc = close(server);
+		printf("close rc=%d errno=%s\n", rc, rc == 0 ? "0" : errno_name(errno));
+		int fresh = socket(addr->sa_family, SOCK_STREAM, 0);
+		printf("same_number=%d\n", fresh == server);
+		close(fresh);
+		size_t got = read_to_end(client, &end);
+		printf("peer got=%zu end=%s\n", got, end);
+	} else if (!strcmp(scenario, "dup")) {
+		int copy = dup(server);
+		if (copy < 0)
+			die("dup");
+		errno = 0;
+		int rc = close(server);
+		printf("close rc=%d errno=%s\n", rc, rc == 0 ? "0" : errno_name(errno));
+		/* The answer went out before the close; then 4 more bytes through the copy. */
+		send_all(copy, 4, 'd');
+		printf("dup sent=%s\n", read_exactly(client, answer + 4) == answer + 4 ? "ok" : "failed");
+		send_all(client, 4, 'c');
+		printf("dup received=%zu\n", read_exactly(copy, (size_t)unread + 4));
+		close(copy);
+		size_t got = read_to_end(client, &end);
+		printf("peer got=%zu end=%s\n", got, end);
+	} else if (!strcmp(scenario, "drained")) {
+		if (shutdown(server, SHUT_WR) != 0)
+			die("shutdown");
+		size_t got = read_to_end(client, &end);
+		printf("peer got=%zu end=%s\n", got, end);
+		close(client);
+		client = -1;
+		size_t drained = read_to_end(server, &end);
+		printf("server drained=%zu eof=%d\n", drained, !strcmp(end, "eof"));
+		close(server);
+	} else {
+		fprintf(stderr, "linger_probe: unknown scenario %s\n", scenario);
+		return 2;
+	}
+	if (client >= 0)
+		close(client);
+	close(listener);
+	return 0;
+}
