@@ -29,7 +29,8 @@
 struct lingering {
 	uint64_t socket; /* inode << 32 | (fd + 1); 0: the slot is free */
 	bool watched;    /* in the drain thread's epoll set */
-	int program_fd;  /* the number the program closed, for the log */
+	int program_fd;  /* the number the program closed, and its addresses, for the log */
+	struct socket_addresses addresses;
 	uint32_t start_ms, last_data_ms;
 	long long bytes;
 };
@@ -46,10 +47,13 @@ static int thread_state;
 static int epoll_fd = -1, doorbell_read = -1, doorbell_write = -1; /* kept by ownfd */
 static bool doorbell_missed; /* a message did not fit into the pipe: look for unwatched slots */
 
+/* A socket handed over, through the doorbell pipe: written whole by one write(), as it is smaller
+ * than PIPE_BUF, so the drain thread reads it whole, and after the closing thread wrote it. */
 struct doorbell_message {
 	uint32_t slot;
 	int32_t program_fd;
 	int32_t unread;
+	struct socket_addresses addresses; /* read at close: the peer may be gone when the line is written */
 };
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
@@ -151,6 +155,8 @@ static bool start_thread(void)
 static void ring(int slot, int program_fd, int unread)
 {
 	struct doorbell_message m = {.slot = (uint32_t)slot, .program_fd = program_fd, .unread = unread};
+	if (log_enabled())
+		socket_addresses_read(program_fd, &m.addresses);
 	if (real.write(LOAD(doorbell_write), &m, sizeof(m)) != (ssize_t)sizeof(m)) /* atomic: < PIPE_BUF */
 		STORE(doorbell_missed, true);
 }
@@ -216,9 +222,9 @@ static bool hand_over(int fd, int unread)
 		real.close(copy);
 		return false;
 	}
+	ring(slot, fd, unread);
 	fdstate_forget(fd);
 	real.close(fd);
-	ring(slot, fd, unread);
 	return true;
 }
 
@@ -258,14 +264,14 @@ static void finish(struct lingering *l, enum log_event event, const char *key, c
 {
 	int fd = fd_of(LOAD(l->socket));
 	if (still_there(l->socket)) {
-		LOG_EVENT_AS(event, fd, l->program_fd, FIELD_NUM("bytes", l->bytes),
+		LOG_EVENT_AT(event, l->program_fd, &l->addresses, FIELD_NUM("bytes", l->bytes),
 			     FIELD_NUM("ms", fdstate_now_ms() - l->start_ms), FIELD_TEXT(key, value));
 		real.close(fd);
 	}
 	release(l);
 }
 
-static void watch(uint32_t slot, int program_fd, int unread)
+static void watch(uint32_t slot, const struct doorbell_message *m)
 {
 	if (slot >= capacity)
 		return;
@@ -274,7 +280,8 @@ static void watch(uint32_t slot, int program_fd, int unread)
 	if (!socket || l->watched)
 		return;
 	l->watched = true;
-	l->program_fd = program_fd;
+	l->program_fd = m->program_fd;
+	l->addresses = m->addresses;
 	l->start_ms = l->last_data_ms = fdstate_now_ms();
 	l->bytes = 0;
 	struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP, .data.u32 = slot};
@@ -282,7 +289,7 @@ static void watch(uint32_t slot, int program_fd, int unread)
 		finish(l, EV_LINGER_DRAINED, "end", "error");
 		return;
 	}
-	LOG_EVENT_AS(EV_LINGER_STARTED, fd_of(socket), program_fd, FIELD_NUM("unread", unread));
+	LOG_EVENT_AT(EV_LINGER_STARTED, m->program_fd, &l->addresses, FIELD_NUM("unread", m->unread));
 }
 
 static void answer_doorbell(void)
@@ -291,11 +298,16 @@ static void answer_doorbell(void)
 	ssize_t n;
 	while ((n = real.read(LOAD(doorbell_read), m, sizeof(m))) > 0)
 		for (size_t i = 0; i < (size_t)n / sizeof(m[0]); i++)
-			watch(m[i].slot, m[i].program_fd, m[i].unread);
-	if (__atomic_exchange_n(&doorbell_missed, false, __ATOMIC_ACQ_REL))
-		for (unsigned int i = 0; i < LOAD(high_water); i++)
-			if (LOAD(slots[i].socket) && !slots[i].watched)
-				watch(i, -1, 0);
+			watch(m[i].slot, &m[i]);
+	if (__atomic_exchange_n(&doorbell_missed, false, __ATOMIC_ACQ_REL)) {
+		for (unsigned int i = 0; i < LOAD(high_water); i++) {
+			struct doorbell_message lost = {.slot = i, .program_fd = -1};
+			if (LOAD(slots[i].socket) && !slots[i].watched) {
+				socket_addresses_read(fd_of(LOAD(slots[i].socket)), &lost.addresses);
+				watch(i, &lost);
+			}
+		}
+	}
 }
 
 /* Reads and discards what the peer sent, until EOF, an error, or nothing more for now. */

@@ -133,32 +133,40 @@ static void put_time(struct line *l)
 	put(l, "Z");
 }
 
-/* "127.0.0.1:80" or "[::1]:80"; "-" when unknown. */
-static void format_address(int fd, bool peer, char *out, size_t size)
+void socket_addresses_read(int fd, struct socket_addresses *a)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
+	int saved = errno;
+	socklen_t len = sizeof(a->local);
+	if (getsockname(fd, (struct sockaddr *)&a->local, &len) != 0)
+		a->local.sin6_family = 0;
+	len = sizeof(a->peer);
+	if (getpeername(fd, (struct sockaddr *)&a->peer, &len) != 0)
+		a->peer.sin6_family = 0;
+	errno = saved;
+}
+
+/* "127.0.0.1:80" or "[::1]:80"; "-" when unknown. */
+static void format_address(const struct sockaddr_in6 *address, char *out, size_t size)
+{
 	char host[INET6_ADDRSTRLEN];
 	const void *ip;
 	unsigned int port;
-	int rc = peer ? getpeername(fd, (struct sockaddr *)&ss, &len) : getsockname(fd, (struct sockaddr *)&ss, &len);
 	strcpy(out, "-");
-	if (rc != 0)
-		return;
-	if (ss.ss_family == AF_INET) {
-		ip = &((struct sockaddr_in *)&ss)->sin_addr;
-		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	} else if (ss.ss_family == AF_INET6) {
-		ip = &((struct sockaddr_in6 *)&ss)->sin6_addr;
-		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	if (address->sin6_family == AF_INET) {
+		const struct sockaddr_in *v4 = (const struct sockaddr_in *)address;
+		ip = &v4->sin_addr;
+		port = ntohs(v4->sin_port);
+	} else if (address->sin6_family == AF_INET6) {
+		ip = &address->sin6_addr;
+		port = ntohs(address->sin6_port);
 	} else
 		return;
-	if (!inet_ntop(ss.ss_family, ip, host, sizeof(host)))
+	if (!inet_ntop(address->sin6_family, ip, host, sizeof(host)))
 		return;
 	struct line l = {.len = 0};
-	put(&l, ss.ss_family == AF_INET6 ? "[" : "");
+	put(&l, address->sin6_family == AF_INET6 ? "[" : "");
 	put(&l, host);
-	put(&l, ss.ss_family == AF_INET6 ? "]:" : ":");
+	put(&l, address->sin6_family == AF_INET6 ? "]:" : ":");
 	put_number(&l, port);
 	l.text[l.len < size ? l.len : size - 1] = '\0';
 	memcpy(out, l.text, strlen(l.text) + 1);
@@ -363,17 +371,25 @@ static bool allowed(enum log_event event, int fd, uint32_t *suppressed)
 	}
 }
 
-void log_event(enum log_event event, int fd, int shown_fd, const struct log_field *fields, size_t nfields)
+bool log_enabled(void)
 {
-	uint32_t suppressed;
+	return dest != LOG_OFF;
+}
+
+/* Counts the event; true if its line is to be written. */
+static bool count(enum log_event event, int fd, uint32_t *suppressed)
+{
 	__atomic_add_fetch(&counters[event], 1, __ATOMIC_RELAXED);
-	if (dest == LOG_OFF || !allowed(event, fd, &suppressed))
-		return;
+	return dest != LOG_OFF && allowed(event, fd, suppressed);
+}
+
+static void write_line(enum log_event event, int shown_fd, const struct socket_addresses *addresses,
+		       uint32_t suppressed, const struct log_field *fields, size_t nfields)
+{
 	int saved = errno;
 	char local[INET6_ADDRSTRLEN + 8], peer[INET6_ADDRSTRLEN + 8];
-	format_address(fd, false, local, sizeof(local));
-	format_address(fd, true, peer, sizeof(peer));
-
+	format_address(&addresses->local, local, sizeof(local));
+	format_address(&addresses->peer, peer, sizeof(peer));
 	struct line l;
 	begin(&l);
 	const struct log_field head[] = {
@@ -395,6 +411,24 @@ void log_event(enum log_event event, int fd, int shown_fd, const struct log_fiel
 		put(&l, "}");
 	emit(&l);
 	errno = saved;
+}
+
+void log_event_at(enum log_event event, int shown_fd, const struct socket_addresses *addresses,
+		  const struct log_field *fields, size_t nfields)
+{
+	uint32_t suppressed;
+	if (count(event, shown_fd, &suppressed))
+		write_line(event, shown_fd, addresses, suppressed, fields, nfields);
+}
+
+void log_event(enum log_event event, int fd, const struct log_field *fields, size_t nfields)
+{
+	uint32_t suppressed;
+	struct socket_addresses addresses;
+	if (!count(event, fd, &suppressed))
+		return;
+	socket_addresses_read(fd, &addresses);
+	write_line(event, fd, &addresses, suppressed, fields, nfields);
 }
 
 void log_summary(const struct log_field *extra, size_t nextra)

@@ -2,6 +2,8 @@
  * write(2) through the real write, so lines from several processes sharing a file never interleave.
  * No stdio, no malloc, no locks: it may be reached from any hook. */
 #pragma once
+#include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,17 +36,29 @@ void log_open(void);
 /* In a forked child: the counters start again, and a log path with %p is reopened for its own pid. */
 void log_after_fork_child(void);
 
-/* Counts the event and logs it as fd=shown_fd, with the local and peer address of the socket fd and
- * the extra fields. Events that a socket's traffic can repeat are logged at most once a second per
- * socket, those that a shortage repeats once a second per process, and the next line carries
- * suppressed=N; the others come once per call of the program's and are always logged.
- * Preserves errno. */
-void log_event(enum log_event event, int fd, int shown_fd, const struct log_field *fields, size_t nfields);
+/* A TCP socket's local and peer address (an IPv4 one fits a sockaddr_in6); family 0 where unknown. */
+struct socket_addresses {
+	struct sockaddr_in6 local, peer;
+};
+void socket_addresses_read(int fd, struct socket_addresses *addresses);
+
+/* Whether lines go anywhere: callers skip work done only for the log. */
+bool log_enabled(void);
+
+/* Counts the event and logs it with fd's local and peer address and the extra fields. Events that a
+ * socket's traffic can repeat are logged at most once a second per socket, those that a shortage
+ * repeats once a second per process, and the next line carries suppressed=N; the others come once
+ * per call of the program's and are always logged. Preserves errno. */
+void log_event(enum log_event event, int fd, const struct log_field *fields, size_t nfields);
+/* The same for a socket the program knew as shown_fd, with addresses read while it was connected
+ * (a lingering socket's peer is often gone by the time its line is written). */
+void log_event_at(enum log_event event, int shown_fd, const struct socket_addresses *addresses,
+		  const struct log_field *fields, size_t nfields);
 #define LOG_FIELDS(...)                                                                              \
 	(const struct log_field[]){__VA_ARGS__}, sizeof((const struct log_field[]){__VA_ARGS__}) / sizeof(struct log_field)
-#define LOG_EVENT(event, fd, ...) log_event((event), (fd), (fd), LOG_FIELDS(__VA_ARGS__))
-/* For a socket the library holds under another number than the one the program knew. */
-#define LOG_EVENT_AS(event, fd, shown_fd, ...) log_event((event), (fd), (shown_fd), LOG_FIELDS(__VA_ARGS__))
+#define LOG_EVENT(event, fd, ...) log_event((event), (fd), LOG_FIELDS(__VA_ARGS__))
+#define LOG_EVENT_AT(event, shown_fd, addresses, ...)                                                \
+	log_event_at((event), (shown_fd), (addresses), LOG_FIELDS(__VA_ARGS__))
 
 /* One line of every counter and the extra fields, if TCPRARE_SUMMARY=on and the process had a TCP
  * socket. */
