@@ -1,0 +1,141 @@
+"""Small programs for tests/lingering_real_servers.bats, built only from Python's standard library.
+
+  answer_post DIR        python's http.server serving DIR, which answers a POST 50 ms later as it
+                         answers a GET (with the file) and never reads the upload; the kernel picks
+                         the port, the first line of output says which ("Serving HTTP on 127.0.0.1
+                         port N ...").
+  forking_server BYTES   socketserver.ForkingTCPServer: each child reads one line and answers BYTES
+                         zero bytes; prints "port N" first.
+  upload URL FILE        POSTs FILE to URL as urllib does (the whole body, then the answer); prints
+                         "status CODE BYTES" or "error NAME: MESSAGE".
+  epoll_reuse raw|libc   closes a socket registered in an epoll instance, accepts another one that
+                         takes its number, and prints which events that instance then reports:
+                         "events: none" or "events: fd=N mask=M ...". raw: the instance is made and
+                         filled with the epoll_create1 and epoll_ctl system calls directly, out of
+                         sight of an LD_PRELOAD library; libc: with select.epoll, through libc.
+"""
+import ctypes
+import http.server
+import os
+import select
+import socket
+import socketserver
+import sys
+import time
+import urllib.error
+import urllib.request
+
+
+def answer_post(directory):
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_POST(self):
+            time.sleep(0.05)  # a moment's work first (a check, a lookup): the upload has begun by then
+            self.do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    os.chdir(directory)
+    sys.stdout.reconfigure(line_buffering=True)
+    http.server.test(HandlerClass=Handler, port=0, bind="127.0.0.1")
+
+
+def forking_server(size):
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self):
+            self.rfile.readline()
+            block = bytes(65536)
+            left = size
+            while left:
+                self.wfile.write(block[:min(left, len(block))])
+                left -= min(left, len(block))
+
+    with socketserver.ForkingTCPServer(("127.0.0.1", 0), Handler) as server:
+        print("port", server.server_address[1], flush=True)
+        server.serve_forever()
+
+
+def upload(url, path):
+    with open(path, "rb") as f:
+        body = f.read()
+    request = urllib.request.Request(url, data=body)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            print("status", answer.status, len(answer.read()))
+    except urllib.error.HTTPError as answer:
+        print("status", answer.code, len(answer.read()))
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        print("error", type(reason).__name__ + ":", reason)
+
+
+# System call numbers: epoll_create1, epoll_ctl.
+SYSCALLS = {"x86_64": (291, 233), "aarch64": (20, 21)}
+
+
+def raw_epoll():
+    """An epoll instance made and filled with system calls, past any LD_PRELOAD library: returns the
+    instance (for poll) and a function that registers a descriptor in it."""
+    machine = os.uname().machine
+    if machine not in SYSCALLS:
+        print("unsupported machine", machine)
+        sys.exit(2)
+    create1, ctl = SYSCALLS[machine]
+
+    class Event(ctypes.Structure):
+        _fields_ = [("events", ctypes.c_uint32), ("data", ctypes.c_uint64)]
+        if machine == "x86_64":
+            _pack_ = 1  # struct epoll_event is packed there
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    epfd = libc.syscall(ctypes.c_long(create1), ctypes.c_long(os.O_CLOEXEC))
+    if epfd < 0:
+        raise OSError(ctypes.get_errno(), "epoll_create1")
+
+    def register(fd, events):
+        event = Event(events, fd)
+        add = 1  # EPOLL_CTL_ADD
+        if libc.syscall(ctypes.c_long(ctl), ctypes.c_long(epfd), ctypes.c_long(add), ctypes.c_long(fd),
+                        ctypes.byref(event)) != 0:
+            raise OSError(ctypes.get_errno(), "epoll_ctl")
+
+    return select.epoll.fromfd(epfd), register
+
+
+def epoll_reuse(kind):
+    if kind == "raw":
+        ep, register = raw_epoll()
+    else:
+        ep = select.epoll()
+        register = ep.register
+    listener = socket.create_server(("127.0.0.1", 0))
+    old_client = socket.create_connection(listener.getsockname())
+    new_client = socket.create_connection(listener.getsockname())
+    old, _ = listener.accept()
+    number = old.fileno()
+    register(number, select.EPOLLIN | select.EPOLLOUT)
+    old.close()  # the old client stays connected and silent: a lingering close lasts
+    new, _ = listener.accept()  # takes the old number; not registered: any event for it is the old socket's
+    print("old fd", number, "new fd", new.fileno())
+    events = ep.poll(0.2)
+    if events:
+        print("events:", " ".join(f"fd={fd} mask={mask:#x}" for fd, mask in events))
+    else:
+        print("events: none")
+    for s in (old_client, new_client, new, listener):
+        s.close()
+
+
+if __name__ == "__main__":
+    command, args = sys.argv[1], sys.argv[2:]
+    if command == "answer_post":
+        answer_post(args[0])
+    elif command == "forking_server":
+        forking_server(int(args[0]))
+    elif command == "upload":
+        upload(args[0], args[1])
+    elif command == "epoll_reuse":
+        epoll_reuse(args[0])
+    else:
+        sys.exit(f"unknown command {command}")
