@@ -245,9 +245,11 @@ void fdstate_copy(int oldfd, int newfd)
 	errno = saved;
 }
 
-void fdstate_note_fork(void)
+void fdstate_note_fork(bool in_child)
 {
 	__atomic_add_fetch(&fork_generation, 1, __ATOMIC_RELAXED);
+	if (in_child) /* the child's summary counts the sockets it opened, accepted or received itself */
+		__atomic_store_n(&sockets_seen, 0, __ATOMIC_RELAXED);
 }
 
 void fdstate_note_spawn(bool with_file_actions)

@@ -65,7 +65,7 @@ void fdstate_copy(int oldfd, int newfd);
 
 /* After fork, every socket open at that moment is held by two processes: one counter bump, no writes
  * to the table (so the child does not copy its pages). */
-void fdstate_note_fork(void);
+void fdstate_note_fork(bool in_child);
 /* Before posix_spawn and friends: descriptors without FD_CLOEXEC (all, with file actions) go along. */
 void fdstate_note_spawn(bool with_file_actions);
 

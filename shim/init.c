@@ -11,12 +11,12 @@
 
 static void after_fork_in_parent(void)
 {
-	fdstate_note_fork();
+	fdstate_note_fork(false);
 }
 
 static void after_fork_in_child(void)
 {
-	fdstate_note_fork();
+	fdstate_note_fork(true);
 	log_after_fork_child();
 	linger_after_fork_child();
 }

@@ -172,14 +172,14 @@ static void format_address(const struct sockaddr_in6 *address, char *out, size_t
 	memcpy(out, l.text, strlen(l.text) + 1);
 }
 
-/* Opens the line: "tcprare[PID] prog: " or '{"time":...,"pid":...,"prog":"..."'. The name is cut
- * to 100 bytes, so that even escaped it leaves room for the rest of a line (and JSON's closing '}'). */
+/* The program's name, copied at load: programs that retitle themselves (nginx's "nginx: worker
+ * process") overwrite the argv memory program_invocation_short_name points into. Cut to 100 bytes,
+ * so that even escaped it leaves room for the rest of a line (and JSON's closing '}'). */
+static char prog[101];
+
+/* Opens the line: "tcprare[PID] prog: " or '{"time":...,"pid":...,"prog":"..."'. */
 static void begin(struct line *l)
 {
-	char prog[101];
-	size_t n = strnlen(program_invocation_short_name, sizeof(prog) - 1);
-	memcpy(prog, program_invocation_short_name, n);
-	prog[n] = '\0';
 	l->len = 0;
 	if (config.log_format == LOG_JSON) {
 		put(l, "{\"time\":\"");
@@ -296,6 +296,7 @@ static bool stderr_usable(void)
 void log_open(void)
 {
 	int saved = errno;
+	strncpy(prog, program_invocation_short_name, sizeof(prog) - 1);
 	dest = config.log;
 	if (dest == LOG_FILE && open_file() < 0) {
 		const char *reason = strerror(errno);

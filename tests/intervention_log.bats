@@ -134,10 +134,31 @@ l.accept()[0].close(); time.sleep(0.05)
 try: c.send(b"x")
 except BrokenPipeError: pass
 pid = os.fork()
-if pid == 0: exit(0)
+if pid == 0: socket.socket(); exit(0)
 os.waitpid(pid, 0)'
 	[ "$(grep -c 'summary .*closewait_blocked=1 ' <<<"$stderr")" -eq 1 ]   # the parent
-	[ "$(grep -c 'summary .*closewait_blocked=0 ' <<<"$stderr")" -eq 1 ]   # the child
+	[ "$(grep -c 'summary tcp_sockets=1 closewait_blocked=0 ' <<<"$stderr")" -eq 1 ]   # the child
+}
+
+@test "a forked child that had no socket of its own prints no summary" {
+	TCPRARE_SUMMARY=on run --separate-stderr with_tcprare /usr/bin/python3 -c '
+import os, socket
+s = socket.socket()
+pid = os.fork()
+if pid == 0: exit(0)
+os.waitpid(pid, 0)'
+	[ "$status" -eq 0 ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[[ "$stderr" == "tcprare["*"] python3: summary tcp_sockets=1 "* ]] # the parent's alone
+}
+
+@test "a program that retitles itself, as nginx workers do, is logged under the name it started with" {
+	command -v perl >/dev/null || skip "perl is not installed"
+	# Assigning \$0 overwrites the argv memory that glibc's program_invocation_short_name points into.
+	TCPRARE_BACKLOG=max run --separate-stderr with_tcprare perl -MIO::Socket::INET -e \
+		'$0 = "xx: worker process"; IO::Socket::INET->new(Listen => 5, LocalAddr => "127.0.0.1:0") or die'
+	[ "$status" -eq 0 ]
+	[[ "${stderr_lines[0]}" =~ ^tcprare\[[0-9]+\]\ perl:\ backlog\ raised\  ]]
 }
 
 @test "the summary counts a socket once, however often it was duplicated" {
