@@ -98,7 +98,9 @@ static int open_tcp(const char *self, pid_t *reader)
 		die("socket");
 	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(addr);
-	if (bind(listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(listen_fd, 1) < 0 ||
+	/* Backlog -1: the kernel's maximum. The library raises a small backlog and logs it, once per
+	 * run; -1 it leaves alone, so the table is not buried in log lines. */
+	if (bind(listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(listen_fd, -1) < 0 ||
 	    getsockname(listen_fd, (struct sockaddr *)&addr, &len) < 0)
 		die("listen");
 	*reader = start_reader(self, listen_fd);

@@ -1,0 +1,321 @@
+/* Connections accepted, answered and closed, timed: what the accept-queue watch and the lingering
+ * close cost a server. Only this process (the server) carries the library; the client is a separate
+ * process that execs this program again without LD_PRELOAD or TCPRARE_*, so it is the same in both
+ * arms of a comparison.
+ *
+ *   connloop accept N   accept N connections and close each at once. The client connects and
+ *                       closes N times, at most WINDOW connections ahead of the server, so the
+ *                       accept queue never fills (a full queue drops SYNs: a 1 s retransmission).
+ *                       Prints "<wall_ns> <cpu_ns>" for the accept loop.
+ *   connloop answer N   accept, read a small request, write a small answer, close; N times. The
+ *                       client connects, sends the request, reads to EOF, closes, one at a time.
+ *                       Prints "<wall_ns> <cpu_ns>" for the loop. The CPU time is the whole
+ *                       server process's: the library's drain thread counts.
+ *   connloop close N [FILE]
+ *                       close() latency. The client opens N connections, sends a request on each
+ *                       and keeps them all open; the server accepts them all, then closes them one
+ *                       by one and times the close() call alone (CLOCK_MONOTONIC around it), on a socket that has
+ *                       unread input and a peer still open: the close that lingers, or without
+ *                       lingering, sends RST. Prints "<p50_ns> <p99_ns> <max_ns>"; FILE gets every
+ *                       sample, one per line. Raises RLIMIT_NOFILE to its hard limit first: the
+ *                       library lingers on at most a quarter of the soft limit.
+ *
+ * Setup and teardown are not timed. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WINDOW 256 /* accept mode: how far the client may run ahead of the server (backlog: 4096) */
+#define STEP 32    /* accept mode: the server reports progress every STEP connections */
+
+static const char request[] = "GET /bench HTTP/1.0\r\n\r\n";
+static const char answer[] = "HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
+
+extern char **environ;
+
+static const char *role = "connloop";
+
+static void die(const char *what)
+{
+	fprintf(stderr, "%s: %s: %s\n", role, what, strerror(errno));
+	exit(2);
+}
+
+static uint64_t ns_of(clockid_t clock)
+{
+	struct timespec ts;
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static long parse_number(const char *s, long min, long max, const char *what)
+{
+	char *end;
+	errno = 0;
+	long n = strtol(s, &end, 10);
+	if (errno || *end || end == s || n < min || n > max) {
+		fprintf(stderr, "%s: %s must be %ld..%ld, not '%s'\n", role, what, min, max, s);
+		exit(2);
+	}
+	return n;
+}
+
+static void read_exactly(int fd, void *buf, size_t n, const char *what)
+{
+	for (size_t got = 0; got < n;) {
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+		if (r == 0) {
+			errno = EPIPE;
+			die(what);
+		}
+		if (r < 0 && errno != EINTR)
+			die(what);
+		got += r > 0 ? (size_t)r : 0;
+	}
+}
+
+static void write_all(int fd, const void *buf, size_t n, const char *what)
+{
+	for (size_t put = 0; put < n;) {
+		ssize_t w = write(fd, (const char *)buf + put, n - put);
+		if (w < 0 && errno != EINTR)
+			die(what);
+		put += w > 0 ? (size_t)w : 0;
+	}
+}
+
+/* --- the client: no library, blocking sockets --- */
+
+static int connect_to(const struct sockaddr_in *addr)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		die("socket");
+	while (connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0)
+		if (errno != EINTR)
+			die("connect");
+	return fd;
+}
+
+static int run_client(const char *mode, long count, int port, int control)
+{
+	role = "connloop client";
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	char byte = 0, buf[4096];
+	if (strcmp(mode, "accept") == 0) {
+		long acknowledged = 0;
+		for (long i = 0; i < count; i++) {
+			while (i - acknowledged * STEP >= WINDOW) {
+				read_exactly(control, &byte, 1, "read progress");
+				acknowledged++;
+			}
+			close(connect_to(&addr));
+		}
+	} else if (strcmp(mode, "answer") == 0) {
+		for (long i = 0; i < count; i++) {
+			int fd = connect_to(&addr);
+			write_all(fd, request, sizeof(request) - 1, "send the request");
+			ssize_t got;
+			while ((got = read(fd, buf, sizeof(buf))) != 0)
+				if (got < 0 && errno != EINTR)
+					die("read the answer");
+			close(fd);
+		}
+	} else { /* close: open them all, then let the server close its ends, then close ours */
+		int *fds = calloc((size_t)count, sizeof(*fds));
+		if (!fds)
+			die("calloc");
+		for (long i = 0; i < count; i++) {
+			fds[i] = connect_to(&addr);
+			write_all(fds[i], request, sizeof(request) - 1, "send the request");
+		}
+		write_all(control, "r", 1, "say ready");
+		read_exactly(control, &byte, 1, "wait for the server");
+		for (long i = 0; i < count; i++)
+			close(fds[i]);
+		free(fds);
+	}
+	return 0;
+}
+
+/* The client runs without the library (and without its settings), whatever this process has. */
+static pid_t start_client(const char *self, const char *mode, long count, int port, int control)
+{
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **env = calloc(n + 1, sizeof(*env));
+	if (!env)
+		die("calloc");
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 && strncmp(environ[i], "TCPRARE_", 8) != 0)
+			env[kept++] = environ[i];
+	}
+	char count_text[24], port_text[16], control_text[16];
+	snprintf(count_text, sizeof(count_text), "%ld", count);
+	snprintf(port_text, sizeof(port_text), "%d", port);
+	snprintf(control_text, sizeof(control_text), "%d", control);
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		execve(self, (char *[]){(char *)self, "--client", (char *)mode, count_text, port_text, control_text, NULL},
+		       env);
+		_exit(127);
+	}
+	free(env);
+	return pid;
+}
+
+/* --- the server: this process, with whatever library and settings it was given --- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Nearest rank: the smallest sample with at least p% of the samples at or below it. */
+static uint64_t percentile(const uint64_t *sorted, long n, int p)
+{
+	long rank = (n * p + 99) / 100;
+	return sorted[rank > 0 ? rank - 1 : 0];
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 6 && strcmp(argv[1], "--client") == 0)
+		return run_client(argv[2], parse_number(argv[3], 1, 1000000, "the count"),
+				  (int)parse_number(argv[4], 1, 65535, "the port"),
+				  (int)parse_number(argv[5], 0, INT_MAX, "the control descriptor"));
+	if (argc < 3 || argc > 4 ||
+	    (strcmp(argv[1], "accept") != 0 && strcmp(argv[1], "answer") != 0 && strcmp(argv[1], "close") != 0) ||
+	    (argc == 4 && strcmp(argv[1], "close") != 0)) {
+		fprintf(stderr, "usage: connloop accept|answer N\n       connloop close N [SAMPLES_FILE]\n");
+		return 2;
+	}
+	const char *mode = argv[1];
+	bool closing = strcmp(mode, "close") == 0;
+	long count = parse_number(argv[2], 1, closing ? 8000 : 1000000, "the count");
+	signal(SIGPIPE, SIG_IGN); /* the client may be gone before the last progress report */
+
+	if (closing) { /* N lingering sockets here, N client sockets there */
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+		if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || (rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur / 4 < count + 16)) {
+			fprintf(stderr, "connloop: close %ld needs RLIMIT_NOFILE of %ld (the library lingers on a quarter)\n",
+				count, 4 * (count + 16));
+			return 2;
+		}
+	}
+
+	/* -1: the kernel's maximum backlog (net.core.somaxconn). The library leaves such a backlog
+	 * alone, so neither arm changes it and there is nothing to log. */
+	int listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(addr);
+	if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(listen_fd, -1) < 0 ||
+	    getsockname(listen_fd, (struct sockaddr *)&addr, &len) < 0)
+		die("listen");
+	int control[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control) < 0)
+		die("socketpair");
+	/* The client's end must survive its exec: a plain (not close-on-exec) copy. */
+	int client_end = dup(control[1]);
+	if (client_end < 0)
+		die("dup");
+	pid_t client = start_client(argv[0], mode, count, ntohs(addr.sin_port), client_end);
+	close(client_end);
+	close(control[1]);
+	int ctl = control[0];
+
+	char buf[4096], byte = 'p';
+	uint64_t *samples = NULL;
+	uint64_t wall0 = 0, cpu0 = 0, cpu1 = 0, wall1 = 0;
+	if (strcmp(mode, "accept") == 0) {
+		wall0 = ns_of(CLOCK_MONOTONIC), cpu0 = ns_of(CLOCK_PROCESS_CPUTIME_ID);
+		for (long i = 1; i <= count; i++) {
+			int fd = accept(listen_fd, NULL, NULL);
+			if (fd < 0)
+				die("accept");
+			close(fd);
+			if (i % STEP == 0 && write(ctl, &byte, 1) < 0 && errno != EPIPE)
+				die("report progress");
+		}
+		cpu1 = ns_of(CLOCK_PROCESS_CPUTIME_ID), wall1 = ns_of(CLOCK_MONOTONIC);
+	} else if (strcmp(mode, "answer") == 0) {
+		wall0 = ns_of(CLOCK_MONOTONIC), cpu0 = ns_of(CLOCK_PROCESS_CPUTIME_ID);
+		for (long i = 0; i < count; i++) {
+			int fd = accept(listen_fd, NULL, NULL);
+			if (fd < 0)
+				die("accept");
+			read_exactly(fd, buf, sizeof(request) - 1, "read the request");
+			write_all(fd, answer, sizeof(answer) - 1, "write the answer");
+			close(fd);
+		}
+		cpu1 = ns_of(CLOCK_PROCESS_CPUTIME_ID), wall1 = ns_of(CLOCK_MONOTONIC);
+	} else {
+		samples = calloc((size_t)count, sizeof(*samples));
+		int *fds = calloc((size_t)count, sizeof(*fds));
+		if (!samples || !fds)
+			die("calloc");
+		for (long i = 0; i < count; i++)
+			if ((fds[i] = accept(listen_fd, NULL, NULL)) < 0)
+				die("accept");
+		read_exactly(ctl, &byte, 1, "wait for the client");
+		for (long i = 0; i < count; i++) {
+			struct pollfd p = {.fd = fds[i], .events = POLLIN}; /* the request is there: unread input */
+			if (poll(&p, 1, 10000) != 1)
+				die("poll for the request");
+			uint64_t t0 = ns_of(CLOCK_MONOTONIC);
+			int rc = close(fds[i]);
+			uint64_t t1 = ns_of(CLOCK_MONOTONIC);
+			if (rc != 0)
+				die("close");
+			samples[i] = t1 - t0;
+		}
+		write_all(ctl, "d", 1, "release the client");
+		free(fds);
+	}
+
+	int status;
+	if (waitpid(client, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "connloop: the client failed\n");
+		return 2;
+	}
+	if (samples) {
+		if (argc == 4) {
+			FILE *out = fopen(argv[3], "w");
+			if (!out)
+				die(argv[3]);
+			for (long i = 0; i < count; i++)
+				fprintf(out, "%llu\n", (unsigned long long)samples[i]);
+			if (fclose(out) != 0)
+				die(argv[3]);
+		}
+		qsort(samples, (size_t)count, sizeof(*samples), cmp_u64);
+		printf("%llu %llu %llu\n", (unsigned long long)percentile(samples, count, 50),
+		       (unsigned long long)percentile(samples, count, 99), (unsigned long long)samples[count - 1]);
+		free(samples);
+	} else
+		printf("%llu %llu\n", (unsigned long long)(wall1 - wall0), (unsigned long long)(cpu1 - cpu0));
+	return 0;
+}
