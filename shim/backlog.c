@@ -116,12 +116,14 @@ void backlog_report(int fd, const struct listen_plan *plan)
 }
 
 /* The queue holds backlog + 1 connections. The accept that just returned took one, so if those still
- * waiting fill it to the backlog, it was full: SYNs and final ACKs were being dropped meanwhile. This
- * samples the queue at each accept; the kernel's ListenOverflows counts every drop (in the summary). */
+ * waiting fill it to the backlog, it was full: SYNs and final ACKs were being dropped meanwhile. A
+ * full queue lasts while the program catches up, so one look per clock tick is enough, and keeps a
+ * busy accept loop from paying a getsockopt per connection; the kernel's ListenOverflows, in the
+ * summary, counts every drop. */
 void backlog_check_queue(int listener)
 {
 	struct tcp_info info;
-	if (config.backlog == BACKLOG_OFF || !config_ports_cover(listener))
+	if (config.backlog == BACKLOG_OFF || !fdstate_queue_check_due(listener) || !config_ports_cover(listener))
 		return;
 	int saved = errno;
 	if (listener_info(listener, &info) && info.tcpi_unacked >= info.tcpi_sacked) {

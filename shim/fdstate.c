@@ -87,6 +87,7 @@ static bool track(int fd, uint32_t ino, uint32_t flags, uint32_t gen, uint32_t l
 	STORE(e->log_ms, 0);
 	STORE(e->log_suppressed, 0);
 	STORE(e->queue_full_seen, 0);
+	STORE(e->queue_check_ms, 0);
 	__atomic_store_n(&e->ino, ino, __ATOMIC_RELEASE);
 	return true;
 }
@@ -273,6 +274,7 @@ bool fdstate_get(int fd, struct fd_facts *facts)
 		return false;
 	uint32_t flags = LOAD(e->flags);
 	*facts = (struct fd_facts){
+		.inode = LOAD(e->ino),
 		.origin = (enum fd_origin)(flags & ORIGIN_MASK),
 		.ipv6 = flags & FLAG_IPV6,
 		.shared = (flags & FLAG_SHARED) || LOAD(e->fork_gen) != LOAD(fork_generation),
@@ -294,6 +296,16 @@ bool fdstate_still_same(int fd)
 	bool same = inode_of(fd) == LOAD(e->ino);
 	errno = saved;
 	return same;
+}
+
+bool fdstate_queue_check_due(int fd)
+{
+	struct fd_entry *e = fdstate_entry(fd);
+	uint32_t now = fdstate_now_ms() | 1; /* 0 means "never" */
+	if (!e || LOAD(e->queue_check_ms) == now)
+		return false;
+	STORE(e->queue_check_ms, now);
+	return true;
 }
 
 uint32_t fdstate_note_queue_full(int fd)

@@ -23,6 +23,7 @@ enum fd_origin {
 };
 
 struct fd_facts {
+	uint32_t inode;       /* the socket's inode number (its low 32 bits): its identity */
 	enum fd_origin origin;
 	bool ipv6;
 	bool shared;          /* another descriptor or process may hold the same socket */
@@ -74,6 +75,8 @@ bool fdstate_get(int fd, struct fd_facts *facts);
 /* Confirms, with one fstat, that fd still is the socket the table describes. Preserves errno. */
 bool fdstate_still_same(int fd);
 
+/* Should this accept look at the listener's accept queue? Once per clock tick (a few ms) at most. */
+bool fdstate_queue_check_due(int fd);
 /* A listener's accept queue was found full: returns how often that has happened on it. */
 uint32_t fdstate_note_queue_full(int fd);
 
@@ -98,6 +101,7 @@ struct fd_entry {
 	uint32_t log_ms;
 	uint32_t log_suppressed;
 	uint32_t queue_full_seen; /* listeners: accepts that found the accept queue full */
+	uint32_t queue_check_ms;  /* listeners: when an accept last looked at the queue */
 };
 
 extern struct fd_entry *fdstate_pages[FDSTATE_MAX_FD / FDSTATE_PAGE_ENTRIES];

@@ -82,9 +82,9 @@ static bool still_there(uint64_t socket)
 
 /* --- the closing thread's side --- */
 
-static int claim(int fd)
+static int claim(int fd, uint32_t inode)
 {
-	uint64_t socket = (uint64_t)inode_of(fd) << 32 | (uint32_t)(fd + 1);
+	uint64_t socket = (uint64_t)inode << 32 | (uint32_t)(fd + 1);
 	if (__atomic_add_fetch(&in_use, 1, __ATOMIC_ACQ_REL) <= capacity) {
 		unsigned int start = __atomic_fetch_add(&next_hint, 1, __ATOMIC_RELAXED);
 		for (unsigned int i = 0; i < capacity; i++) {
@@ -152,12 +152,9 @@ static bool start_thread(void)
 	return ok;
 }
 
-static void ring(int slot, int program_fd, int unread)
+static void ring(const struct doorbell_message *m)
 {
-	struct doorbell_message m = {.slot = (uint32_t)slot, .program_fd = program_fd, .unread = unread};
-	if (log_enabled())
-		socket_addresses_read(program_fd, &m.addresses);
-	if (real.write(LOAD(doorbell_write), &m, sizeof(m)) != (ssize_t)sizeof(m)) /* atomic: < PIPE_BUF */
+	if (real.write(LOAD(doorbell_write), m, sizeof(*m)) != (ssize_t)sizeof(*m)) /* atomic: < PIPE_BUF */
 		STORE(doorbell_missed, true);
 }
 
@@ -200,9 +197,10 @@ static bool skip(int fd, const char *reason)
 	return false;
 }
 
-/* The socket moves to a private number, its FIN goes out after everything we sent, and the drain
- * thread takes it over. The program's epoll sets must forget it first: see epollset.h. */
-static bool hand_over(int fd, int unread)
+/* The socket moves to a private number and the drain thread takes it over; the thread also sends
+ * the FIN (shutdown takes about half the time of this whole close). The program's epoll sets must
+ * forget the socket first: see epollset.h. */
+static bool hand_over(int fd, uint32_t inode, int unread)
 {
 	if (!start_thread())
 		return skip(fd, "thread");
@@ -211,20 +209,19 @@ static bool hand_over(int fd, int unread)
 	int copy = real.fcntl(fd, F_DUPFD_CLOEXEC, private_floor);
 	if (copy < 0)
 		return skip(fd, "descriptors");
-	int slot = claim(copy);
+	int slot = claim(copy, inode);
 	if (slot < 0) {
 		real.close(copy);
 		return skip(fd, "limit");
 	}
-	if (real.shutdown(copy, SHUT_WR) != 0) { /* reset meanwhile: nothing left to protect */
-		STORE(slots[slot].socket, 0);
-		__atomic_sub_fetch(&in_use, 1, __ATOMIC_ACQ_REL);
-		real.close(copy);
-		return false;
-	}
-	ring(slot, fd, unread);
+	struct doorbell_message m = {.slot = (uint32_t)slot, .program_fd = fd, .unread = unread};
+	if (log_enabled())
+		socket_addresses_read(fd, &m.addresses);
 	fdstate_forget(fd);
 	real.close(fd);
+	/* Only now: the drain thread must find the copy the socket's last descriptor, or closing it
+	 * would leave the socket, and its registration in the drain's epoll set, alive. */
+	ring(&m);
 	return true;
 }
 
@@ -242,7 +239,7 @@ bool linger_close(int fd)
 	if (fdstate_still_same(fd) && config_ports_cover(fd) && !linger_option_set(fd) &&
 	    close_would_reset(fd, &unread)) {
 		if (config.linger == MODE_ON)
-			taken = hand_over(fd, unread);
+			taken = hand_over(fd, facts.inode, unread);
 		else if (unread > 0)
 			LOG_EVENT(EV_LINGER_OBSERVED, fd, FIELD_NUM("unread", unread));
 	}
@@ -266,6 +263,8 @@ static void finish(struct lingering *l, enum log_event event, const char *key, c
 	if (still_there(l->socket)) {
 		LOG_EVENT_AT(event, l->program_fd, &l->addresses, FIELD_NUM("bytes", l->bytes),
 			     FIELD_NUM("ms", fdstate_now_ms() - l->start_ms), FIELD_TEXT(key, value));
+		/* Explicitly: a registration lives as long as the socket, not the descriptor. */
+		real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_DEL, fd, NULL);
 		real.close(fd);
 	}
 	release(l);
@@ -285,7 +284,16 @@ static void watch(uint32_t slot, const struct doorbell_message *m)
 	l->start_ms = l->last_data_ms = fdstate_now_ms();
 	l->bytes = 0;
 	struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP, .data.u32 = slot};
-	if (!still_there(socket) || real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_ADD, fd_of(socket), &e) != 0) {
+	if (!still_there(socket)) {
+		release(l);
+		return;
+	}
+	/* The peer gets everything we wrote, then FIN. Failing, the connection was reset meanwhile. */
+	if (real.shutdown(fd_of(socket), SHUT_WR) != 0) {
+		finish(l, EV_LINGER_DRAINED, "end", "reset");
+		return;
+	}
+	if (real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_ADD, fd_of(socket), &e) != 0) {
 		finish(l, EV_LINGER_DRAINED, "end", "error");
 		return;
 	}
@@ -354,6 +362,9 @@ static void enforce_limits(void)
 static void *drain_loop(void *unused)
 {
 	(void)unused;
+	/* A batch thread does not preempt the thread that woke it: the program's close() returns
+	 * before the drain runs, instead of waiting for it (docs/PERFORMANCE.md, row 6). */
+	pthread_setschedparam(pthread_self(), SCHED_BATCH, &(struct sched_param){0});
 	struct epoll_event events[64];
 	uint32_t last_check = fdstate_now_ms();
 	for (;;) {
