@@ -29,7 +29,7 @@ HEADERS = $(wildcard shim/*.h)
 TEST_PROGS = $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(wildcard tests/progs/*.c))
 EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
-.PHONY: all test test-sanitize demo bench install uninstall clean musl tsan
+.PHONY: all test test-sanitize demo bench install uninstall clean musl tsan FORCE
 all: $(BUILD)/libtcprare.so $(BUILD)/tcprare $(TEST_PROGS) $(EXAMPLES)
 
 $(BUILD)/obj/%.o: shim/%.c $(HEADERS)
@@ -39,8 +39,12 @@ $(BUILD)/obj/%.o: shim/%.c $(HEADERS)
 $(BUILD)/libtcprare.so: $(LIB_OBJS)
 	$(CC) $(CFLAGS) $(LIB_LDFLAGS) -o $@ $^ $(LIB_LIBS)
 
-# The wrapper has the install location and version compiled in.
-$(BUILD)/tcprare: shim/tcprare.c Makefile
+# The wrapper has the install location and version compiled in: a new PREFIX rebuilds it.
+$(BUILD)/libdir: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(LIBDIR)' | cmp -s - $@ || echo '$(LIBDIR)' > $@
+
+$(BUILD)/tcprare: shim/tcprare.c Makefile $(BUILD)/libdir
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -DTCPRARE_LIBDIR='"$(LIBDIR)"' -o $@ $<
 

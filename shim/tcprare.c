@@ -289,10 +289,12 @@ static void warn_if_unreachable(const char *path, int depth)
 	} else {
 		if (fd >= 0 && is_static_elf(fd, head, (size_t)got))
 			fprintf(stderr, "tcprare: warning: %s is statically linked: libtcprare cannot act on it\n", path);
-		/* The kernel ignores these bits on scripts, so only a binary can be secure-mode. Without
-		 * S_IXGRP the setgid bit means mandatory locking, not setgid. */
+		/* The kernel ignores these bits on scripts, so only a binary can be secure-mode, and only
+		 * if they change our ids: its owner running a setuid binary is not. Without S_IXGRP the
+		 * setgid bit means mandatory locking, not setgid. */
 		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-		    ((st.st_mode & S_ISUID) || (st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)))
+		    (((st.st_mode & S_ISUID) && st.st_uid != getuid()) ||
+		     ((st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) && st.st_gid != getgid())))
 			fprintf(stderr,
 				"tcprare: warning: %s is setuid/setgid: the dynamic loader ignores LD_PRELOAD for it\n",
 				path);

@@ -238,12 +238,21 @@ install_into_scratch() {
 	[ "${lines[0]}" = "tcprare: warning: $SCRATCH/static32 is statically linked: libtcprare cannot act on it" ]
 }
 
-@test "a setuid command is warned about and still runs" {
+@test "a command setuid to another user is warned about and still runs" {
 	mkdir "$SCRATCH/suid"
 	cp /bin/true "$SCRATCH/suid/true" # keeps the name: true may be a multi-call binary
+	chown 65534 "$SCRATCH/suid/true" 2>/dev/null || skip "cannot give the file to another owner"
 	chmod u+s "$SCRATCH/suid/true"
 	run -0 "$WRAPPER" -- "$SCRATCH/suid/true"
 	[ "$output" = "tcprare: warning: $SCRATCH/suid/true is setuid/setgid: the dynamic loader ignores LD_PRELOAD for it" ]
+}
+
+@test "a setuid command run by its own owner gives no warning: the loader honours LD_PRELOAD then" {
+	mkdir "$SCRATCH/suid"
+	cp /bin/true "$SCRATCH/suid/true"
+	chmod u+s "$SCRATCH/suid/true"
+	run -0 "$WRAPPER" -- "$SCRATCH/suid/true"
+	[ -z "$output" ]
 }
 
 @test "a script whose interpreter is dynamically linked gives no warning" {
