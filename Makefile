@@ -29,7 +29,7 @@ HEADERS = $(wildcard shim/*.h)
 TEST_PROGS = $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(wildcard tests/progs/*.c))
 EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
-.PHONY: all test test-sanitize demo bench install uninstall clean musl tsan FORCE
+.PHONY: all test test-sanitize demo bench install uninstall clean musl tsan fuzz valgrind FORCE
 all: $(BUILD)/libtcprare.so $(BUILD)/tcprare $(TEST_PROGS) $(EXAMPLES)
 
 $(BUILD)/obj/%.o: shim/%.c $(HEADERS)
@@ -94,7 +94,7 @@ uninstall:
 	-rmdir $(DESTDIR)$(LIBDIR)
 
 clean:
-	rm -rf build build-asan build-musl build-tsan
+	rm -rf build build-asan build-musl build-tsan build-fuzz
 
 demo: all
 	@examples/demo.sh $(BUILD)
@@ -102,3 +102,25 @@ demo: all
 # Not with SANITIZE=1: that would measure the sanitizers.
 bench: $(BUILD)/libtcprare.so
 	@bench/run $(BUILD)
+
+# libFuzzer on the settings parser (tests/fuzz/config_fuzz.c; needs clang): FUZZ_SECONDS (60) of
+# fuzzing on a temporary copy of tests/fuzz/corpus, so the seeds in the repo stay as they are. The
+# parser is linked with what it needs only, never the hooks or the constructor. A crash or a broken
+# invariant stops it, prints the input as the environment it made, and leaves it in build-fuzz/.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRCS = shim/config.c shim/log.c shim/fdstate.c shim/ownfd.c shim/real.c
+
+build-fuzz/config_fuzz: tests/fuzz/config_fuzz.c $(FUZZ_SRCS) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_CFLAGS) -o $@ tests/fuzz/config_fuzz.c $(FUZZ_SRCS) -ldl -lpthread
+
+fuzz: build-fuzz/config_fuzz
+	@corpus=$$(mktemp -d) && cp tests/fuzz/corpus/* "$$corpus"/ && \
+	{ build-fuzz/config_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 -dict=tests/fuzz/config.dict \
+		-artifact_prefix=build-fuzz/ -verbosity=0 -print_final_stats=1 "$$corpus"; rc=$$?; rm -rf "$$corpus"; exit $$rc; }
+
+# memcheck on the demo's programs, the library preloaded and at work in each; about 30 s.
+valgrind: all
+	tests/fuzz/valgrind_demo.sh $(BUILD)
