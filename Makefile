@@ -76,6 +76,13 @@ tsan:
 	TCPRARE_LINGER=on TCPRARE_LOG=/dev/null LD_PRELOAD=$(CURDIR)/build-tsan/libtcprare.so timeout 120 build-tsan/linger_many
 	@# The child starts a drain thread of its own: TSan calls that unsupported unless told otherwise.
 	TSAN_OPTIONS=die_after_fork=0 TCPRARE_LINGER=on TCPRARE_LOG=/dev/null LD_PRELOAD=$(CURDIR)/build-tsan/libtcprare.so timeout 120 build-tsan/linger_fork
+	$(CC) $(BASE_CFLAGS) $(TSAN) -o build-tsan/stress tests/progs/stress.c -lpthread
+	@# Every intervention at once, every write checked. The children run the program anew (-x): a
+	@# forked copy of a threaded process cannot start threads under TSan. tests/tsan.supp: why its
+	@# one entry is harmless.
+	TSAN_OPTIONS="die_after_fork=0 suppressions=$(CURDIR)/tests/tsan.supp" TCPRARE_LINGER=on \
+		TCPRARE_CLOSEWAIT_SCOPE=all TCPRARE_CLOSEWAIT_IDLE_MS=0 TCPRARE_BACKLOG=max TCPRARE_LOG=/dev/null \
+		LD_PRELOAD=$(CURDIR)/build-tsan/libtcprare.so timeout 120 build-tsan/stress -t -x -d 60
 
 # Portability check: the library must also build against musl.
 musl:

@@ -20,6 +20,7 @@ enum fd_origin {
 	FD_LISTENING,
 	FD_INHERITED,   /* already open when the library loaded (inetd, systemd, a parent's socket) */
 	FD_RECEIVED,    /* arrived by SCM_RIGHTS */
+	FD_LINGERING,   /* the library's own copy of a socket the program closed (linger.c) */
 };
 
 struct fd_facts {

@@ -24,10 +24,10 @@ static bool is_tcp(int domain, int type, int protocol)
 	       (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP);
 }
 
-/* The library's own descriptors look unused to the program. */
+/* The library's own descriptors, and its lingering copies of sockets, look unused to the program. */
 static bool refuse_own(int fd)
 {
-	if (!ownfd_is_ours(fd))
+	if (!ownfd_is_ours(fd) && !linger_holds(fd))
 		return false;
 	errno = EBADF;
 	return true;

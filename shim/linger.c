@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -22,6 +23,7 @@
 #define EXIT_GRACE_MS 1000  /* at exit, how long the sockets still lingering may take to finish */
 #define DRAIN_ROUNDS 16     /* reads per socket and wakeup, so that one fast sender cannot starve the rest */
 #define DOORBELL UINT32_MAX /* epoll data of the doorbell, as slot numbers are for sockets */
+#define START_WAIT_YIELDS 10000 /* a close waiting for another thread to start the drain: a few ms */
 
 /* A lingering socket. The closing thread claims a slot and publishes the socket in one atomic store,
  * so that a forked child can tell, with one fstat, which of its descriptors are copies of lingering
@@ -111,16 +113,25 @@ static void *drain_loop(void *unused);
  * handlers run in the program's threads. */
 static bool start_thread(void)
 {
-	int state = LOAD(thread_state);
-	if (state == RUNNING)
-		return true;
-	if (state != STOPPED || !__atomic_compare_exchange_n(&thread_state, &state, STARTING, false,
-							    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-		return false; /* another thread is starting it: this close is a plain one */
+	/* If another thread is starting it (a pipe, an epoll instance, a thread: tens of microseconds),
+	 * wait rather than reset this connection. Bounded, for a close in a signal handler that
+	 * interrupted the starter. */
+	for (int i = 0;; i++) {
+		int state = LOAD(thread_state);
+		if (state == RUNNING)
+			return true;
+		if (i == START_WAIT_YIELDS)
+			return false;
+		if (state == STOPPED && __atomic_compare_exchange_n(&thread_state, &state, STARTING, false,
+								      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			break; /* this thread starts it */
+		if (state == STARTING)
+			sched_yield();
+	}
 	struct rlimit rl;
 	rlim_t limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
 	capacity = limit / 4 < MAX_LINGERING ? (unsigned int)(limit / 4) : MAX_LINGERING;
-	private_floor = ownfd_private_floor();
+	STORE(private_floor, ownfd_private_floor());
 
 	int pipe_fds[2] = {-1, -1};
 	bool ok = ownfd_keep(epoll_create1(EPOLL_CLOEXEC), &epoll_fd) >= 0 &&
@@ -206,7 +217,11 @@ static bool hand_over(int fd, uint32_t inode, int unread)
 		return skip(fd, "thread");
 	if (!epollset_remove_everywhere(fd))
 		return skip(fd, "epoll_instances");
-	int copy = real.fcntl(fd, F_DUPFD_CLOEXEC, private_floor);
+	int copy = real.fcntl(fd, F_DUPFD_CLOEXEC, LOAD(private_floor));
+	if (copy < 0 && errno == EINVAL) { /* the program lowered RLIMIT_NOFILE below our floor */
+		STORE(private_floor, ownfd_private_floor());
+		copy = real.fcntl(fd, F_DUPFD_CLOEXEC, LOAD(private_floor));
+	}
 	if (copy < 0)
 		return skip(fd, "descriptors");
 	int slot = claim(copy, inode);
@@ -214,6 +229,9 @@ static bool hand_over(int fd, uint32_t inode, int unread)
 		real.close(copy);
 		return skip(fd, "limit");
 	}
+	/* The copy is ours: the program's close() and dup() see it as an unused number (linger_holds). */
+	fdstate_copy(fd, copy);
+	fdstate_set_origin(copy, FD_LINGERING);
 	struct doorbell_message m = {.slot = (uint32_t)slot, .program_fd = fd, .unread = unread};
 	if (log_enabled())
 		socket_addresses_read(fd, &m.addresses);
@@ -223,6 +241,12 @@ static bool hand_over(int fd, uint32_t inode, int unread)
 	 * would leave the socket, and its registration in the drain's epoll set, alive. */
 	ring(&m);
 	return true;
+}
+
+bool linger_holds(int fd)
+{
+	struct fd_facts facts;
+	return fdstate_get(fd, &facts) && facts.origin == FD_LINGERING && fdstate_still_same(fd);
 }
 
 bool linger_close(int fd)
@@ -260,9 +284,10 @@ static void release(struct lingering *l)
 static void finish(struct lingering *l, enum log_event event, const char *key, const char *value)
 {
 	int fd = fd_of(LOAD(l->socket));
+	LOG_EVENT_AT(event, l->program_fd, &l->addresses, FIELD_NUM("bytes", l->bytes),
+		     FIELD_NUM("ms", fdstate_now_ms() - l->start_ms), FIELD_TEXT(key, value));
 	if (still_there(l->socket)) {
-		LOG_EVENT_AT(event, l->program_fd, &l->addresses, FIELD_NUM("bytes", l->bytes),
-			     FIELD_NUM("ms", fdstate_now_ms() - l->start_ms), FIELD_TEXT(key, value));
+		fdstate_forget(fd);
 		/* Explicitly: a registration lives as long as the socket, not the descriptor. */
 		real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_DEL, fd, NULL);
 		real.close(fd);
@@ -400,8 +425,10 @@ void linger_after_fork_child(void)
 		return;
 	for (unsigned int i = 0; i < LOAD(high_water); i++) {
 		uint64_t socket = LOAD(slots[i].socket);
-		if (socket && still_there(socket))
+		if (socket && still_there(socket)) {
+			fdstate_forget(fd_of(socket));
 			real.close(fd_of(socket));
+		}
 		slots[i] = (struct lingering){0};
 	}
 	in_use = high_water = 0;

@@ -19,6 +19,10 @@ static inline bool linger_watches(int fd)
  * mode, after a log line if that close will send RST). */
 bool linger_close(int fd);
 
+/* Is fd one of the library's lingering copies? Then the program never opened that number, and its
+ * close() or dup() gets EBADF, as on an unused number (daemonisers close every number at start). */
+bool linger_holds(int fd);
+
 /* In a forked child: the drain thread does not exist here, and the child owes nothing to the
  * parent's lingering sockets; their copies are closed. */
 void linger_after_fork_child(void);
