@@ -55,13 +55,15 @@ static long long read_listen_overflows(void)
 	if (!values)
 		return -1;
 	int column = 0;
-	for (char *p = names; p < values && *p != '\n'; p++) {
+	bool found = false;
+	for (char *p = names; p < values && *p != '\n' && !found; p++) {
 		if (*p != ' ')
 			continue;
 		column++;
-		if (!strncmp(p + 1, "ListenOverflows", 15) && (p[16] == ' ' || p[16] == '\n'))
-			break;
+		found = !strncmp(p + 1, "ListenOverflows", 15) && (p[16] == ' ' || p[16] == '\n');
 	}
+	if (!found)
+		return -1;
 	for (char *p = values; *p && *p != '\n'; p++) {
 		if (*p == ' ' && --column == 0)
 			return strtoll(p + 1, NULL, 10);

@@ -46,8 +46,10 @@ INTERPOSED int socket(int domain, int type, int protocol)
 INTERPOSED int connect(int fd, const_sockaddr_arg addr, socklen_t len)
 {
 	int rc = real.connect(fd, addr, len);
-	if (rc == 0 || errno == EINPROGRESS)
+	if ((rc == 0 || errno == EINPROGRESS) && fdstate_is_tracked(fd)) {
 		fdstate_set_origin(fd, FD_CONNECTED);
+		linger_prepare();
+	}
 	return rc;
 }
 
@@ -59,6 +61,7 @@ static int note_accepted(int listener, int fd)
 	if (fd >= 0 && fdstate_get(listener, &facts) && fdstate_still_same(listener)) {
 		fdstate_track(fd, FD_ACCEPTED, facts.ipv6);
 		backlog_check_queue(listener);
+		linger_prepare();
 	} else if (fd >= 0)
 		fdstate_forget(fd);
 	return fd;

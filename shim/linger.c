@@ -20,6 +20,7 @@
 
 #define MAX_LINGERING 16384 /* and never more than a quarter of RLIMIT_NOFILE: the rest is the program's */
 #define SCAN_MS 50          /* how often the time limits are checked while sockets linger */
+#define IDLE_CHECK_MS 1000  /* how often an idle drain thread checks that its descriptors are intact */
 #define EXIT_GRACE_MS 1000  /* at exit, how long the sockets still lingering may take to finish */
 #define DRAIN_ROUNDS 16     /* reads per socket and wakeup, so that one fast sender cannot starve the rest */
 #define DOORBELL UINT32_MAX /* epoll data of the doorbell, as slot numbers are for sockets */
@@ -109,18 +110,20 @@ static int claim(int fd, uint32_t inode)
 
 static void *drain_loop(void *unused);
 
-/* The drain thread starts with the first lingering close, with every signal blocked: the program's
- * handlers run in the program's threads. */
-static bool start_thread(void)
+/* Is the drain thread running, or (may_start) can this call start it? It starts with every signal
+ * blocked: the program's handlers run in the program's threads. Only connect() and accept() start
+ * it, never close(): pthread_create allocates, and a close() may run in a signal handler that
+ * interrupted malloc. */
+static bool drain_running(bool may_start)
 {
 	/* If another thread is starting it (a pipe, an epoll instance, a thread: tens of microseconds),
-	 * wait rather than reset this connection. Bounded, for a close in a signal handler that
+	 * wait rather than reset this connection. Bounded, for a call in a signal handler that
 	 * interrupted the starter. */
 	for (int i = 0;; i++) {
 		int state = LOAD(thread_state);
 		if (state == RUNNING)
 			return true;
-		if (i == START_WAIT_YIELDS)
+		if (i == START_WAIT_YIELDS || (state == STOPPED && !may_start))
 			return false;
 		if (state == STOPPED && __atomic_compare_exchange_n(&thread_state, &state, STARTING, false,
 								      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
@@ -133,10 +136,15 @@ static bool start_thread(void)
 	capacity = limit / 4 < MAX_LINGERING ? (unsigned int)(limit / 4) : MAX_LINGERING;
 	STORE(private_floor, ownfd_private_floor());
 
-	int pipe_fds[2] = {-1, -1};
-	bool ok = ownfd_keep(epoll_create1(EPOLL_CLOEXEC), &epoll_fd) >= 0 &&
-		  pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) == 0 && ownfd_keep(pipe_fds[0], &doorbell_read) >= 0 &&
-		  ownfd_keep(pipe_fds[1], &doorbell_write) >= 0;
+	/* ownfd_keep() closes what it is given, kept or not. */
+	int pipe_fds[2];
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	bool ok = ep >= 0 && ownfd_keep(ep, &epoll_fd) >= 0 && pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) == 0;
+	if (ok && ownfd_keep(pipe_fds[0], &doorbell_read) < 0) {
+		real.close(pipe_fds[1]);
+		ok = false;
+	}
+	ok = ok && ownfd_keep(pipe_fds[1], &doorbell_write) >= 0;
 	struct epoll_event bell = {.events = EPOLLIN, .data.u32 = DOORBELL};
 	ok = ok && real.epoll_ctl(epoll_fd, EPOLL_CTL_ADD, doorbell_read, &bell) == 0;
 	if (ok) {
@@ -153,8 +161,6 @@ static bool start_thread(void)
 		pthread_attr_destroy(&attr);
 	}
 	if (!ok) {
-		if (pipe_fds[1] >= 0 && doorbell_write < 0)
-			real.close(pipe_fds[1]); /* pipe2 succeeded but keeping the read end failed */
 		ownfd_drop(&epoll_fd);
 		ownfd_drop(&doorbell_read);
 		ownfd_drop(&doorbell_write);
@@ -213,7 +219,8 @@ static bool skip(int fd, const char *reason)
  * forget the socket first: see epollset.h. */
 static bool hand_over(int fd, uint32_t inode, int unread)
 {
-	if (!start_thread())
+	/* closefrom() may have closed our doorbell: never write into what has its number now. */
+	if (!drain_running(false) || !ownfd_intact(&doorbell_write))
 		return skip(fd, "thread");
 	if (!epollset_remove_everywhere(fd))
 		return skip(fd, "epoll_instances");
@@ -241,6 +248,15 @@ static bool hand_over(int fd, uint32_t inode, int unread)
 	 * would leave the socket, and its registration in the drain's epoll set, alive. */
 	ring(&m);
 	return true;
+}
+
+void linger_prepare(void)
+{
+	if (config.linger != MODE_ON || LOAD(thread_state) == RUNNING)
+		return;
+	int saved = errno; /* connect()'s EINPROGRESS */
+	drain_running(true);
+	errno = saved;
 }
 
 bool linger_holds(int fd)
@@ -332,13 +348,19 @@ static void answer_doorbell(void)
 	while ((n = real.read(LOAD(doorbell_read), m, sizeof(m))) > 0)
 		for (size_t i = 0; i < (size_t)n / sizeof(m[0]); i++)
 			watch(m[i].slot, &m[i]);
-	if (__atomic_exchange_n(&doorbell_missed, false, __ATOMIC_ACQ_REL)) {
-		for (unsigned int i = 0; i < LOAD(high_water); i++) {
-			struct doorbell_message lost = {.slot = i, .program_fd = -1};
-			if (LOAD(slots[i].socket) && !slots[i].watched) {
-				socket_addresses_read(fd_of(LOAD(slots[i].socket)), &lost.addresses);
-				watch(i, &lost);
-			}
+}
+
+/* Sockets whose message did not fit into the pipe. Looked for on every pass of the loop, which while
+ * anything lingers wakes at least every SCAN_MS: the flag may be set after the pipe was emptied. */
+static void watch_missed(void)
+{
+	if (!__atomic_exchange_n(&doorbell_missed, false, __ATOMIC_ACQ_REL))
+		return;
+	for (unsigned int i = 0; i < LOAD(high_water); i++) {
+		struct doorbell_message lost = {.slot = i, .program_fd = -1};
+		if (LOAD(slots[i].socket) && !slots[i].watched) {
+			socket_addresses_read(fd_of(LOAD(slots[i].socket)), &lost.addresses);
+			watch(i, &lost);
 		}
 	}
 }
@@ -393,15 +415,18 @@ static void *drain_loop(void *unused)
 	struct epoll_event events[64];
 	uint32_t last_check = fdstate_now_ms();
 	for (;;) {
-		int n = epoll_wait(LOAD(epoll_fd), events, 64, LOAD(in_use) ? SCAN_MS : -1);
-		if (n < 0 && errno != EINTR)
-			break; /* our epoll instance is gone (closefrom): give up, see below */
+		int n = epoll_wait(LOAD(epoll_fd), events, 64, LOAD(in_use) ? SCAN_MS : IDLE_CHECK_MS);
+		/* closefrom() closes our descriptors without a word (the instance itself lives on while we
+		 * wait in it): then give up, see below, and the next connect() or accept() starts anew. */
+		if ((n < 0 && errno != EINTR) || !ownfd_intact(&epoll_fd) || !ownfd_intact(&doorbell_read))
+			break;
 		for (int i = 0; i < n; i++) {
 			if (events[i].data.u32 == DOORBELL)
 				answer_doorbell();
 			else if (events[i].data.u32 < capacity)
 				drain(&slots[events[i].data.u32]);
 		}
+		watch_missed();
 		if (fdstate_now_ms() - last_check >= SCAN_MS) {
 			enforce_limits();
 			last_check = fdstate_now_ms();

@@ -14,6 +14,10 @@ static inline bool linger_watches(int fd)
 	return config.linger != MODE_OFF && fdstate_is_tracked(fd);
 }
 
+/* After connect() or accept() made a connection: starts the drain thread, if lingering is on and it
+ * is not running yet, so that close() never has to. */
+void linger_prepare(void);
+
 /* For close(fd) on a watched fd. True: the socket now lingers in the background and the program's
  * number has been released (close() returns 0). False: the caller closes fd as usual (in observe
  * mode, after a log line if that close will send RST). */
