@@ -54,6 +54,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define WINDOW 256 /* accept mode: how far the client may run ahead of the server (backlog: 4096) */
 #define STEP 32    /* accept mode: the server reports progress every STEP connections */
 
@@ -61,33 +63,6 @@ static const char request[] = "GET /bench HTTP/1.0\r\n\r\n";
 static const char answer[] = "HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
 
 extern char **environ;
-
-static const char *role = "connloop";
-
-static void die(const char *what)
-{
-	fprintf(stderr, "%s: %s: %s\n", role, what, strerror(errno));
-	exit(2);
-}
-
-static uint64_t ns_of(clockid_t clock)
-{
-	struct timespec ts;
-	clock_gettime(clock, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static long parse_number(const char *s, long min, long max, const char *what)
-{
-	char *end;
-	errno = 0;
-	long n = strtol(s, &end, 10);
-	if (errno || *end || end == s || n < min || n > max) {
-		fprintf(stderr, "%s: %s must be %ld..%ld, not '%s'\n", role, what, min, max, s);
-		exit(2);
-	}
-	return n;
-}
 
 static void read_exactly(int fd, void *buf, size_t n, const char *what)
 {
@@ -128,7 +103,7 @@ static int connect_to(const struct sockaddr_in *addr)
 
 static int run_client(const char *mode, long count, int port, int control)
 {
-	role = "connloop client";
+	bench_role = "connloop client";
 	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
 				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	char byte = 0, buf[4096];

@@ -27,11 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void die(const char *what)
-{
-	fprintf(stderr, "memprobe: %s: %s\n", what, strerror(errno));
-	exit(2);
-}
+#include "common.h"
 
 /* The number after "key:" in a /proc file of "key: value kB" lines; -1 if absent. */
 static long proc_kib(const char *path, const char *key)

@@ -24,34 +24,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define MAX_SIZE 65536
 
 extern char **environ;
-
-static void die(const char *what)
-{
-	fprintf(stderr, "pingpong: %s: %s\n", what, strerror(errno));
-	exit(2);
-}
-
-static uint64_t ns_of(clockid_t clock)
-{
-	struct timespec ts;
-	clock_gettime(clock, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static long parse_number(const char *s, long min, long max, const char *what)
-{
-	char *end;
-	errno = 0;
-	long n = strtol(s, &end, 10);
-	if (errno || *end || end == s || n < min || n > max) {
-		fprintf(stderr, "pingpong: %s must be %ld..%ld, not '%s'\n", what, min, max, s);
-		exit(2);
-	}
-	return n;
-}
 
 /* 0 at EOF before the first byte; dies on EOF inside a message. */
 static size_t read_message(int fd, char *buf, size_t n)
