@@ -14,13 +14,12 @@
 
 enum {
 	ORIGIN_MASK = 0x0f,
-	FLAG_IPV6 = 1u << 4,
-	FLAG_SHARED = 1u << 5,
-	FLAG_READ_EOF = 1u << 6,
-	FLAG_SHUT_RD = 1u << 7,
-	FLAG_SHUT_WR = 1u << 8,
-	FLAG_PEER_FIN = 1u << 9,
-	FLAG_WRITTEN = 1u << 10,
+	FLAG_SHARED = 1u << 4,
+	FLAG_READ_EOF = 1u << 5,
+	FLAG_SHUT_RD = 1u << 6,
+	FLAG_SHUT_WR = 1u << 7,
+	FLAG_PEER_FIN = 1u << 8,
+	FLAG_WRITTEN = 1u << 9,
 };
 
 struct fd_entry *fdstate_pages[FDSTATE_MAX_FD / FDSTATE_PAGE_ENTRIES];
@@ -104,10 +103,10 @@ uint64_t fdstate_sockets_seen(void)
 	return __atomic_load_n(&sockets_seen, __ATOMIC_RELAXED);
 }
 
-void fdstate_track(int fd, enum fd_origin origin, bool ipv6)
+void fdstate_track(int fd, enum fd_origin origin)
 {
 	int saved = errno;
-	track_new(fd, origin | (ipv6 ? FLAG_IPV6 : 0));
+	track_new(fd, origin);
 	errno = saved;
 }
 
@@ -128,7 +127,7 @@ bool fdstate_adopt(int fd, enum fd_origin origin)
 		if (sockopt_int(fd, SO_ACCEPTCONN) == 1)
 			origin = FD_LISTENING;
 		/* We did not create it, so someone else may hold it too. */
-		track_new(fd, origin | FLAG_SHARED | (domain == AF_INET6 ? FLAG_IPV6 : 0));
+		track_new(fd, origin | FLAG_SHARED);
 	}
 	errno = saved;
 	return tcp;
@@ -276,7 +275,6 @@ bool fdstate_get(int fd, struct fd_facts *facts)
 	*facts = (struct fd_facts){
 		.inode = LOAD(e->ino),
 		.origin = (enum fd_origin)(flags & ORIGIN_MASK),
-		.ipv6 = flags & FLAG_IPV6,
 		.shared = (flags & FLAG_SHARED) || LOAD(e->fork_gen) != LOAD(fork_generation),
 		.read_eof = flags & FLAG_READ_EOF,
 		.shut_rd = flags & FLAG_SHUT_RD,

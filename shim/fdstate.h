@@ -26,7 +26,6 @@ enum fd_origin {
 struct fd_facts {
 	uint32_t inode;       /* the socket's inode number (its low 32 bits): its identity */
 	enum fd_origin origin;
-	bool ipv6;
 	bool shared;          /* another descriptor or process may hold the same socket */
 	bool read_eof;        /* the program itself has read EOF: it knows the peer is done sending */
 	bool shut_rd, shut_wr; /* the program called shutdown() */
@@ -38,7 +37,7 @@ struct fd_facts {
 uint32_t fdstate_now_ms(void);
 
 /* Starts tracking fd as a TCP socket of the given origin (records its identity with one fstat). */
-void fdstate_track(int fd, enum fd_origin origin, bool ipv6);
+void fdstate_track(int fd, enum fd_origin origin);
 /* Tracks fd if it is a TCP socket (a few getsockopt calls): for descriptors we did not create. */
 bool fdstate_adopt(int fd, enum fd_origin origin);
 /* Adopts every TCP socket open at load time, as inherited and shared. */

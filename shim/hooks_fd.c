@@ -37,7 +37,7 @@ INTERPOSED int socket(int domain, int type, int protocol)
 {
 	int fd = real.socket(domain, type, protocol);
 	if (fd >= 0 && is_tcp(domain, type, protocol))
-		fdstate_track(fd, FD_CREATED, domain == AF_INET6);
+		fdstate_track(fd, FD_CREATED);
 	else if (fd >= 0)
 		fdstate_forget(fd); /* the number may carry a stale entry from a socket glibc closed */
 	return fd;
@@ -53,13 +53,14 @@ INTERPOSED int connect(int fd, const_sockaddr_arg addr, socklen_t len)
 	return rc;
 }
 
-/* The listener's entry is trusted only after an identity check (one fstat): it may be stale, and
- * the number may now be a UNIX listener. */
+/* The listener's entry is not confirmed first: that fstat was a tenth of an accept's cost (redis,
+ * docs/PERFORMANCE.md). Were the entry stale (the number closed behind our back and reused for a
+ * UNIX listener), the new entry would name a UNIX socket, and each intervention asks TCP_INFO,
+ * which only TCP answers, before it acts. */
 static int note_accepted(int listener, int fd)
 {
-	struct fd_facts facts;
-	if (fd >= 0 && fdstate_get(listener, &facts) && fdstate_still_same(listener)) {
-		fdstate_track(fd, FD_ACCEPTED, facts.ipv6);
+	if (fd >= 0 && fdstate_is_tracked(listener)) {
+		fdstate_track(fd, FD_ACCEPTED);
 		backlog_check_queue(listener);
 		linger_prepare();
 	} else if (fd >= 0)
