@@ -100,15 +100,15 @@ static int load_word(const char *name, const struct word *words, int current, co
 	return current;
 }
 
-static void load_ms(const char *name, uint32_t *ms, unsigned long min, unsigned long max, const char *expected,
-		    const char *fallback)
+static void load_number(const char *name, uint32_t *number, unsigned long min, unsigned long max,
+			const char *expected, const char *fallback)
 {
 	const char *v = setting(name);
 	unsigned long n;
 	if (!v)
 		return;
 	if (parse_number(v, min, max, &n))
-		*ms = (uint32_t)n;
+		*number = (uint32_t)n;
 	else
 		reject(name, v, expected, fallback);
 }
@@ -190,15 +190,17 @@ void config_load(void)
 	if (getauxval(AT_SECURE))
 		return; /* setuid and the like: the environment is not the program's owner's to trust */
 	config.closewait = load_word("TCPRARE_CLOSEWAIT", mode_words, config.closewait, "on, observe or off", "on");
-	load_ms("TCPRARE_CLOSEWAIT_IDLE_MS", &config.closewait_idle_ms, 0, 86400000,
+	load_number("TCPRARE_CLOSEWAIT_IDLE_MS", &config.closewait_idle_ms, 0, 86400000,
 		"milliseconds from 0 to 86400000", NUMBER_TEXT(CLOSEWAIT_IDLE_MS_DEFAULT));
 	config.closewait_scope_all = load_word("TCPRARE_CLOSEWAIT_SCOPE", scope_words, config.closewait_scope_all,
 					       "connected or all", "connected");
 	config.linger = load_word("TCPRARE_LINGER", mode_words, config.linger, "on, observe or off", "off");
-	load_ms("TCPRARE_LINGER_MS", &config.linger_ms, 1, 600000, "milliseconds from 1 to 600000",
+	load_number("TCPRARE_LINGER_MS", &config.linger_ms, 1, 600000, "milliseconds from 1 to 600000",
 		NUMBER_TEXT(LINGER_MS_DEFAULT));
-	load_ms("TCPRARE_LINGER_IDLE_MS", &config.linger_idle_ms, 1, 600000, "milliseconds from 1 to 600000",
+	load_number("TCPRARE_LINGER_IDLE_MS", &config.linger_idle_ms, 1, 600000, "milliseconds from 1 to 600000",
 		NUMBER_TEXT(LINGER_IDLE_MS_DEFAULT));
+	load_number("TCPRARE_LINGER_MAX", &config.linger_max, 1, LINGER_MAX_LIMIT, "a count from 1 to "
+		NUMBER_TEXT(LINGER_MAX_LIMIT), "a quarter of RLIMIT_NOFILE");
 	load_backlog();
 	load_ports();
 	load_log();

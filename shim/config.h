@@ -11,6 +11,7 @@ enum log_dest { LOG_AUTO, LOG_STDERR, LOG_SYSLOG, LOG_OFF, LOG_FILE };
 enum log_format { LOG_TEXT, LOG_JSON };
 
 #define MAX_PORT_RANGES 32
+#define LINGER_MAX_LIMIT 16384 /* sockets lingering at once, at most */
 
 struct config {
 	enum mode closewait;
@@ -19,6 +20,7 @@ struct config {
 	enum mode linger;
 	uint32_t linger_ms;      /* the whole drain */
 	uint32_t linger_idle_ms; /* without data from the peer */
+	uint32_t linger_max;     /* sockets lingering at once; 0: a quarter of RLIMIT_NOFILE */
 	enum backlog_policy backlog;
 	int backlog_fixed; /* with BACKLOG_FIXED */
 	struct { uint16_t lo, hi; } ports[MAX_PORT_RANGES];

@@ -18,7 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_LINGERING 16384 /* and never more than a quarter of RLIMIT_NOFILE: the rest is the program's */
 #define SCAN_MS 50          /* how often the time limits are checked while sockets linger */
 #define IDLE_CHECK_MS 1000  /* how often an idle drain thread checks that its descriptors are intact */
 #define EXIT_GRACE_MS 1000  /* at exit, how long the sockets still lingering may take to finish */
@@ -38,7 +37,7 @@ struct lingering {
 	long long bytes;
 };
 
-static struct lingering slots[MAX_LINGERING]; /* untouched pages cost no memory */
+static struct lingering slots[LINGER_MAX_LIMIT]; /* untouched pages cost no memory */
 static unsigned int capacity;                  /* set when the thread starts */
 static unsigned int high_water;                /* slots [0, high_water) may be taken */
 static unsigned int in_use;
@@ -131,9 +130,11 @@ static bool drain_running(bool may_start)
 		if (state == STARTING)
 			sched_yield();
 	}
+	/* By default a quarter of the descriptors: the rest is the program's. */
 	struct rlimit rl;
-	rlim_t limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
-	capacity = limit / 4 < MAX_LINGERING ? (unsigned int)(limit / 4) : MAX_LINGERING;
+	rlim_t quarter = (getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024) / 4;
+	capacity = config.linger_max ? config.linger_max
+				     : quarter < LINGER_MAX_LIMIT ? (unsigned int)quarter : LINGER_MAX_LIMIT;
 	STORE(private_floor, ownfd_private_floor());
 
 	/* ownfd_keep() closes what it is given, kept or not. */
@@ -145,6 +146,10 @@ static bool drain_running(bool may_start)
 		ok = false;
 	}
 	ok = ok && ownfd_keep(pipe_fds[1], &doorbell_write) >= 0;
+	/* Room for every slot's message (64 KiB holds 963), so that a burst of closes does not take the
+	 * slower path of watch_missed(). Not granted (fs.pipe-max-size), that path still finds them. */
+	if (ok)
+		real.fcntl(doorbell_write, F_SETPIPE_SZ, capacity * sizeof(struct doorbell_message));
 	struct epoll_event bell = {.events = EPOLLIN, .data.u32 = DOORBELL};
 	ok = ok && real.epoll_ctl(epoll_fd, EPOLL_CTL_ADD, doorbell_read, &bell) == 0;
 	if (ok) {
@@ -296,13 +301,14 @@ static void release(struct lingering *l)
 	__atomic_sub_fetch(&in_use, 1, __ATOMIC_ACQ_REL);
 }
 
-/* Logs how the linger ended and really closes the socket. */
-static void finish(struct lingering *l, enum log_event event, const char *key, const char *value)
+/* Logs how the linger ended and really closes the socket, if the descriptor is still ours (the
+ * caller has just checked: one fstat per wakeup is enough). */
+static void finish(struct lingering *l, bool ours, enum log_event event, const char *key, const char *value)
 {
 	int fd = fd_of(LOAD(l->socket));
 	LOG_EVENT_AT(event, l->program_fd, &l->addresses, FIELD_NUM("bytes", l->bytes),
 		     FIELD_NUM("ms", fdstate_now_ms() - l->start_ms), FIELD_TEXT(key, value));
-	if (still_there(l->socket)) {
+	if (ours) {
 		fdstate_forget(fd);
 		/* Explicitly: a registration lives as long as the socket, not the descriptor. */
 		real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_DEL, fd, NULL);
@@ -331,11 +337,11 @@ static void watch(uint32_t slot, const struct doorbell_message *m)
 	}
 	/* The peer gets everything we wrote, then FIN. Failing, the connection was reset meanwhile. */
 	if (real.shutdown(fd_of(socket), SHUT_WR) != 0) {
-		finish(l, EV_LINGER_DRAINED, "end", "reset");
+		finish(l, true, EV_LINGER_DRAINED, "end", "reset");
 		return;
 	}
 	if (real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_ADD, fd_of(socket), &e) != 0) {
-		finish(l, EV_LINGER_DRAINED, "end", "error");
+		finish(l, true, EV_LINGER_DRAINED, "end", "error");
 		return;
 	}
 	LOG_EVENT_AT(EV_LINGER_STARTED, m->program_fd, &l->addresses, FIELD_NUM("unread", m->unread));
@@ -382,10 +388,10 @@ static void drain(struct lingering *l)
 			l->bytes += n;
 			l->last_data_ms = fdstate_now_ms();
 		} else if (n == 0) {
-			finish(l, EV_LINGER_DRAINED, "end", "eof");
+			finish(l, true, EV_LINGER_DRAINED, "end", "eof");
 			return;
 		} else if (errno != EAGAIN && errno != EINTR) {
-			finish(l, EV_LINGER_DRAINED, "end", errno == ECONNRESET ? "reset" : "error");
+			finish(l, true, EV_LINGER_DRAINED, "end", errno == ECONNRESET ? "reset" : "error");
 			return;
 		} else
 			return;
@@ -400,9 +406,9 @@ static void enforce_limits(void)
 		if (!LOAD(l->socket) || !l->watched)
 			continue;
 		if (now - l->start_ms >= config.linger_ms)
-			finish(l, EV_LINGER_TIMEOUT, "limit", "total");
+			finish(l, still_there(LOAD(l->socket)), EV_LINGER_TIMEOUT, "limit", "total");
 		else if (now - l->last_data_ms >= config.linger_idle_ms)
-			finish(l, EV_LINGER_TIMEOUT, "limit", "idle");
+			finish(l, still_there(LOAD(l->socket)), EV_LINGER_TIMEOUT, "limit", "idle");
 	}
 }
 
@@ -434,7 +440,7 @@ static void *drain_loop(void *unused)
 	}
 	for (unsigned int i = 0; i < LOAD(high_water); i++)
 		if (LOAD(slots[i].socket))
-			finish(&slots[i], EV_LINGER_TIMEOUT, "limit", "error");
+			finish(&slots[i], still_there(LOAD(slots[i].socket)), EV_LINGER_TIMEOUT, "limit", "error");
 	ownfd_drop(&epoll_fd);
 	ownfd_drop(&doorbell_read);
 	ownfd_drop(&doorbell_write);

@@ -31,6 +31,7 @@ static const char usage[] =
 	"  --linger[=MS]             TCPRARE_LINGER=on (lingering close), and TCPRARE_LINGER_MS=MS\n"
 	"                            if given\n"
 	"  --linger-idle=MS          TCPRARE_LINGER_IDLE_MS\n"
+	"  --linger-max=N            TCPRARE_LINGER_MAX (sockets lingering at once)\n"
 	"  --backlog=N|max|observe|off\n"
 	"                            TCPRARE_BACKLOG\n"
 	"  --ports=LIST              TCPRARE_PORTS (such as 80,8000-8100)\n"
@@ -56,6 +57,7 @@ static const struct option {
 	{"closewait-idle", "TCPRARE_CLOSEWAIT_IDLE_MS", NULL},
 	{"closewait-scope", "TCPRARE_CLOSEWAIT_SCOPE", NULL},
 	{"linger-idle", "TCPRARE_LINGER_IDLE_MS", NULL},
+	{"linger-max", "TCPRARE_LINGER_MAX", NULL},
 	{"backlog", "TCPRARE_BACKLOG", NULL},
 	{"ports", "TCPRARE_PORTS", NULL},
 	{"log", "TCPRARE_LOG", NULL},

@@ -19,7 +19,7 @@ expect_rejected() {
 
 @test "good settings print nothing and change nothing" {
 	TCPRARE_CLOSEWAIT=observe TCPRARE_CLOSEWAIT_IDLE_MS=0 TCPRARE_CLOSEWAIT_SCOPE=all TCPRARE_LINGER=on \
-	TCPRARE_LINGER_MS=5000 TCPRARE_LINGER_IDLE_MS=2000 TCPRARE_BACKLOG=1024 TCPRARE_PORTS=80,8000-8100 TCPRARE_LOG=stderr \
+	TCPRARE_LINGER_MS=5000 TCPRARE_LINGER_IDLE_MS=2000 TCPRARE_LINGER_MAX=100 TCPRARE_BACKLOG=1024 TCPRARE_PORTS=80,8000-8100 TCPRARE_LOG=stderr \
 	TCPRARE_LOG_FORMAT=json TCPRARE_SUMMARY=off run --separate-stderr host
 	[ "$status" -eq 7 ]
 	[ "$output" = "host output" ]
@@ -44,6 +44,8 @@ expect_rejected() {
 	expect_rejected TCPRARE_LINGER_MS 5s "milliseconds from 1 to 600000; using 30000"
 	expect_rejected TCPRARE_LINGER_MS 0 "milliseconds from 1 to 600000"
 	expect_rejected TCPRARE_LINGER_IDLE_MS 2s "milliseconds from 1 to 600000; using 5000"
+	expect_rejected TCPRARE_LINGER_MAX 0 "a count from 1 to 16384; using a quarter of RLIMIT_NOFILE"
+	expect_rejected TCPRARE_LINGER_MAX 20000 "a count from 1 to 16384"
 }
 
 @test "a bad scope, backlog, log destination, format or summary is named" {

@@ -10,7 +10,7 @@ load helpers
 export TCPRARE_BACKLOG=off
 
 setup() {
-	unset TCPRARE_LINGER TCPRARE_LINGER_MS TCPRARE_LINGER_IDLE_MS TCPRARE_SUMMARY
+	unset TCPRARE_LINGER TCPRARE_LINGER_MS TCPRARE_LINGER_IDLE_MS TCPRARE_LINGER_MAX TCPRARE_SUMMARY
 }
 
 teardown() {
@@ -200,6 +200,20 @@ cut_short() {
 	grep -Eq ' summary .* linger_started=256 linger_drained=256 linger_timeout=0 linger_observed=0 linger_skipped=44( |$)' \
 		"$BATS_TEST_TMPDIR/stderr"
 	grep -Eq 'linger skipped fd=[0-9]+ .* reason=limit' "$BATS_TEST_TMPDIR/stderr"  # rate-limited per process
+}
+
+@test "TCPRARE_LINGER_MAX sets how many sockets linger at once, above a quarter of RLIMIT_NOFILE or below it" {
+	ulimit -Sn 1024 2>/dev/null || skip "cannot set RLIMIT_NOFILE to 1024"
+	TCPRARE_LINGER=on TCPRARE_LINGER_MAX=300 TCPRARE_SUMMARY=on run logged "$PROGS/linger_many" -k -n 300
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = "eof=300 reset=0 other=0 answer_bytes=300000" ]   # more than the 256 of the default
+	grep -Eq ' summary .* linger_started=300 linger_drained=300 linger_timeout=0 linger_observed=0 linger_skipped=0( |$)' \
+		"$BATS_TEST_TMPDIR/stderr"
+	TCPRARE_LINGER=on TCPRARE_LINGER_MAX=100 TCPRARE_SUMMARY=on run logged "$PROGS/linger_many" -k -n 300
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = "eof=100 reset=200 other=0 answer_bytes=300000" ]
+	grep -Eq ' summary .* linger_started=100 linger_drained=100 linger_timeout=0 linger_observed=0 linger_skipped=200( |$)' \
+		"$BATS_TEST_TMPDIR/stderr"
 }
 
 @test "observe mode changes nothing the program or its peer sees and logs the close that discards unread input" {

@@ -5,7 +5,7 @@ setup() {
 	setup_scratch
 	SCRATCH=$(cd "$SCRATCH" && pwd -P) # the wrapper reports resolved paths
 	unset LD_PRELOAD TCPRARE_LIBRARY TCPRARE_CLOSEWAIT TCPRARE_CLOSEWAIT_IDLE_MS TCPRARE_CLOSEWAIT_SCOPE \
-		TCPRARE_LINGER TCPRARE_LINGER_MS TCPRARE_BACKLOG TCPRARE_PORTS TCPRARE_LOG TCPRARE_LOG_FORMAT \
+		TCPRARE_LINGER TCPRARE_LINGER_MS TCPRARE_LINGER_IDLE_MS TCPRARE_LINGER_MAX TCPRARE_BACKLOG TCPRARE_PORTS TCPRARE_LOG TCPRARE_LOG_FORMAT \
 		TCPRARE_SUMMARY
 	# Under SANITIZE=1 the sanitizer runtimes must load before the library, so they stand in for what a
 	# user already has in LD_PRELOAD; BEFORE is "" or "libasan.so:libubsan.so:".
@@ -43,7 +43,7 @@ install_into_scratch() {
 	[ -z "$stderr" ]
 	for text in --closewait= TCPRARE_CLOSEWAIT --closewait-idle= TCPRARE_CLOSEWAIT_IDLE_MS \
 		--closewait-scope= TCPRARE_CLOSEWAIT_SCOPE --linger TCPRARE_LINGER TCPRARE_LINGER_MS \
-		--linger-idle= TCPRARE_LINGER_IDLE_MS \
+		--linger-idle= TCPRARE_LINGER_IDLE_MS --linger-max= TCPRARE_LINGER_MAX \
 		--backlog= TCPRARE_BACKLOG --ports= TCPRARE_PORTS --observe --log= TCPRARE_LOG --json \
 		TCPRARE_LOG_FORMAT --summary TCPRARE_SUMMARY --help --version TCPRARE_LIBRARY LD_PRELOAD; do
 		[[ $output == *"$text"* ]] || { echo "--help does not mention $text"; return 1; }
@@ -62,6 +62,7 @@ install_into_scratch() {
 	[ "$(value_after TCPRARE_CLOSEWAIT_IDLE_MS --closewait-idle=250)" = 250 ]
 	[ "$(value_after TCPRARE_CLOSEWAIT_SCOPE --closewait-scope=all)" = all ]
 	[ "$(value_after TCPRARE_LINGER_IDLE_MS --linger-idle=2000)" = 2000 ]
+	[ "$(value_after TCPRARE_LINGER_MAX --linger-max=10000)" = 10000 ]
 	[ "$(value_after TCPRARE_BACKLOG --backlog=512)" = 512 ]
 	[ "$(value_after TCPRARE_BACKLOG --backlog=off)" = off ]
 	[ "$(value_after TCPRARE_PORTS --ports=80,8000-8100)" = 80,8000-8100 ]

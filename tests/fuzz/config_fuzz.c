@@ -42,6 +42,7 @@ static const struct var {
 	{"TCPRARE_LINGER", K_MODE, 0, 0},
 	{"TCPRARE_LINGER_MS", K_NUMBER, 1, 600000},
 	{"TCPRARE_LINGER_IDLE_MS", K_NUMBER, 1, 600000},
+	{"TCPRARE_LINGER_MAX", K_NUMBER, 1, 16384},
 	{"TCPRARE_BACKLOG", K_BACKLOG, 0, 0},
 	{"TCPRARE_PORTS", K_PORTS, 0, 0},
 	{"TCPRARE_LOG", K_LOG, 0, 0},
@@ -202,8 +203,10 @@ static unsigned int expect(struct config *want)
 				want->closewait_idle_ms = (uint32_t)n;
 			else if (i == 4)
 				want->linger_ms = (uint32_t)n;
-			else
+			else if (i == 5)
 				want->linger_idle_ms = (uint32_t)n;
+			else
+				want->linger_max = (uint32_t)n;
 			break;
 		case K_SCOPE:
 			if ((w = ref_word(v, scope)) < 0)
@@ -271,6 +274,8 @@ static void check_invariants(const struct config *c)
 		FAIL("linger_ms=%u", c->linger_ms);
 	if (c->linger_idle_ms < 1 || c->linger_idle_ms > 600000)
 		FAIL("linger_idle_ms=%u", c->linger_idle_ms);
+	if (c->linger_max > LINGER_MAX_LIMIT) /* 0: the default */
+		FAIL("linger_max=%u", c->linger_max);
 	if ((unsigned int)c->backlog > BACKLOG_FIXED)
 		FAIL("backlog=%d", (int)c->backlog);
 	if (c->backlog == BACKLOG_FIXED && (c->backlog_fixed < 1 || c->backlog_fixed > 65535))
@@ -311,6 +316,7 @@ static void check_model(const struct config *c, const struct config *want)
 	SAME(linger, "%d");
 	SAME(linger_ms, "%u");
 	SAME(linger_idle_ms, "%u");
+	SAME(linger_max, "%u");
 	SAME(backlog, "%d");
 	SAME(backlog_fixed, "%d");
 	SAME(port_ranges, "%u");
