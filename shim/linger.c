@@ -146,10 +146,6 @@ static bool drain_running(bool may_start)
 		ok = false;
 	}
 	ok = ok && ownfd_keep(pipe_fds[1], &doorbell_write) >= 0;
-	/* Room for every slot's message (64 KiB holds 963), so that a burst of closes does not take the
-	 * slower path of watch_missed(). Not granted (fs.pipe-max-size), that path still finds them. */
-	if (ok)
-		real.fcntl(doorbell_write, F_SETPIPE_SZ, capacity * sizeof(struct doorbell_message));
 	struct epoll_event bell = {.events = EPOLLIN, .data.u32 = DOORBELL};
 	ok = ok && real.epoll_ctl(epoll_fd, EPOLL_CTL_ADD, doorbell_read, &bell) == 0;
 	if (ok) {
