@@ -361,7 +361,8 @@ static void watch_missed(void)
 	for (unsigned int i = 0; i < LOAD(high_water); i++) {
 		struct doorbell_message lost = {.slot = i, .program_fd = -1};
 		if (LOAD(slots[i].socket) && !slots[i].watched) {
-			socket_addresses_read(fd_of(LOAD(slots[i].socket)), &lost.addresses);
+			if (log_enabled())
+				socket_addresses_read(fd_of(LOAD(slots[i].socket)), &lost.addresses);
 			watch(i, &lost);
 		}
 	}
