@@ -67,15 +67,10 @@ static size_t bytes_of(const struct write_size *w)
 	return total;
 }
 
-bool closewait_refuses(int fd, int flags, const struct write_size *size)
+/* Out of line, so that the busy stream's path through closewait_refuses() saves no registers for
+ * this one. */
+static __attribute__((noinline)) bool look(int fd, struct write_note note, int flags, const struct write_size *size)
 {
-	struct write_note note;
-	if (!fdstate_note_write(fd, &note))
-		return false;
-	/* A busy stream pays nothing: the FIN can only matter after a pause, or before the first write
-	 * (a server at its connection limit accepts and closes at once). */
-	if (!note.peer_fin && !note.first && note.idle_ms < config.closewait_idle_ms)
-		return false;
 	struct fd_facts facts;
 	if (!fdstate_get(fd, &facts) || !in_scope(&facts))
 		return false;
@@ -100,4 +95,16 @@ bool closewait_refuses(int fd, int flags, const struct write_size *size)
 		raise(SIGPIPE); /* thread-directed, like the kernel's */
 	errno = EPIPE;
 	return true;
+}
+
+bool closewait_refuses(int fd, int flags, const struct write_size *size)
+{
+	struct write_note note;
+	if (!fdstate_note_write(fd, &note))
+		return false;
+	/* A busy stream pays nothing: the FIN can only matter after a pause, or before the first write
+	 * (a server at its connection limit accepts and closes at once). */
+	if (!note.peer_fin && !note.first && note.idle_ms < config.closewait_idle_ms)
+		return false;
+	return look(fd, note, flags, size);
 }

@@ -12,29 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
-enum {
-	ORIGIN_MASK = 0x0f,
-	FLAG_SHARED = 1u << 4,
-	FLAG_READ_EOF = 1u << 5,
-	FLAG_SHUT_RD = 1u << 6,
-	FLAG_SHUT_WR = 1u << 7,
-	FLAG_PEER_FIN = 1u << 8,
-	FLAG_WRITTEN = 1u << 9,
-};
-
 struct fd_entry *fdstate_pages[FDSTATE_MAX_FD / FDSTATE_PAGE_ENTRIES];
 static uint32_t fork_generation;
 static uint64_t sockets_seen;
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
-
-uint32_t fdstate_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint32_t)ts.tv_sec * 1000u + (uint32_t)(ts.tv_nsec / 1000000);
-}
 
 /* The entry for fd, mapping its page if create is set (mmap, not malloc: hooks such as close() may
  * run in a signal handler). NULL if fd is out of range or its page was never needed. */
@@ -192,24 +175,6 @@ void fdstate_mark_shared(int fd)
 	struct fd_entry *e = fdstate_entry(fd);
 	if (e)
 		update_flags(e, 0, FLAG_SHARED);
-}
-
-bool fdstate_note_write(int fd, struct write_note *note)
-{
-	struct fd_entry *e = fdstate_entry(fd);
-	if (!e)
-		return false;
-	uint32_t flags = LOAD(e->flags);
-	note->first = !(flags & FLAG_WRITTEN);
-	note->peer_fin = flags & FLAG_PEER_FIN;
-	if (note->first)
-		update_flags(e, 0, FLAG_WRITTEN);
-	uint32_t now = fdstate_now_ms();
-	uint32_t last = LOAD(e->last_write_ms);
-	if (last != now) /* a stream of writes within one tick leaves the cache line clean */
-		STORE(e->last_write_ms, now);
-	note->idle_ms = now - last;
-	return true;
 }
 
 void fdstate_forget(int fd)

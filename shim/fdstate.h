@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* How this process came to hold the socket. */
 enum fd_origin {
@@ -34,7 +35,12 @@ struct fd_facts {
 };
 
 /* Monotonic milliseconds (coarse clock, ~5 ns), wrapping every 49 days: compare by subtraction. */
-uint32_t fdstate_now_ms(void);
+static inline uint32_t fdstate_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint32_t)ts.tv_sec * 1000u + (uint32_t)(ts.tv_nsec / 1000000);
+}
 
 /* Starts tracking fd as a TCP socket of the given origin (records its identity with one fstat). */
 void fdstate_track(int fd, enum fd_origin origin);
@@ -56,8 +62,9 @@ struct write_note {
 	bool first;       /* the socket's first write */
 	bool peer_fin;
 };
-/* Records a write on fd; false (and nothing done) if fd is not a tracked TCP socket. */
-bool fdstate_note_write(int fd, struct write_note *note);
+/* Records a write on fd; false (and nothing done) if fd is not a tracked TCP socket. Inline (below)
+ * into the guard, which every write on a tracked socket calls. */
+static inline bool fdstate_note_write(int fd, struct write_note *note);
 
 void fdstate_forget(int fd);
 void fdstate_forget_range(unsigned int first, unsigned int last);
@@ -91,11 +98,21 @@ void fdstate_ports(int fd, unsigned int *local, unsigned int *peer);
 #define FDSTATE_PAGE_ENTRIES 256u
 #define FDSTATE_MAX_FD (1u << 21) /* beyond this (above Linux's default nr_open), sockets pass untracked */
 
+enum {
+	ORIGIN_MASK = 0x0f,
+	FLAG_SHARED = 1u << 4,
+	FLAG_READ_EOF = 1u << 5,
+	FLAG_SHUT_RD = 1u << 6,
+	FLAG_SHUT_WR = 1u << 7,
+	FLAG_PEER_FIN = 1u << 8,
+	FLAG_WRITTEN = 1u << 9,
+};
+
 /* All fields are accessed with __atomic builtins; ino is written last and read first, so a reader
  * that sees a non-zero ino sees the rest of the entry as it was when tracking began. */
 struct fd_entry {
 	uint32_t ino;       /* the socket's inode number; 0: not a tracked TCP socket */
-	uint32_t flags;     /* origin | FLAG_* (fdstate.c) */
+	uint32_t flags;     /* origin | FLAG_* */
 	uint32_t fork_gen;  /* fork_generation when tracking began: if it moved on, a fork shares us */
 	uint32_t last_write_ms;
 	uint32_t log_ms;
@@ -122,4 +139,22 @@ static inline struct fd_entry *fdstate_entry(int fd)
 static inline bool fdstate_is_tracked(int fd)
 {
 	return fdstate_entry(fd) != NULL;
+}
+
+static inline bool fdstate_note_write(int fd, struct write_note *note)
+{
+	uint32_t now = fdstate_now_ms(); /* first: then the entry need not be kept across the call */
+	struct fd_entry *e = fdstate_entry(fd);
+	if (!e)
+		return false;
+	uint32_t flags = __atomic_load_n(&e->flags, __ATOMIC_RELAXED);
+	note->first = !(flags & FLAG_WRITTEN);
+	note->peer_fin = flags & FLAG_PEER_FIN;
+	if (note->first)
+		__atomic_fetch_or(&e->flags, FLAG_WRITTEN, __ATOMIC_RELAXED);
+	uint32_t last = __atomic_load_n(&e->last_write_ms, __ATOMIC_RELAXED);
+	if (last != now) /* a stream of writes within one tick leaves the cache line clean */
+		__atomic_store_n(&e->last_write_ms, now, __ATOMIC_RELAXED);
+	note->idle_ms = now - last;
+	return true;
 }
