@@ -76,6 +76,10 @@ tsan:
 	TCPRARE_LINGER=on TCPRARE_LOG=/dev/null LD_PRELOAD=$(CURDIR)/build-tsan/libtcprare.so timeout 120 build-tsan/linger_many
 	@# The child starts a drain thread of its own: TSan calls that unsupported unless told otherwise.
 	TSAN_OPTIONS=die_after_fork=0 TCPRARE_LINGER=on TCPRARE_LOG=/dev/null LD_PRELOAD=$(CURDIR)/build-tsan/libtcprare.so timeout 120 build-tsan/linger_fork
+	$(CC) $(BASE_CFLAGS) $(TSAN) -o build-tsan/harden_logswitch tests/progs/harden_logswitch.c -lpthread
+	rm -f build-tsan/logswitch.log
+	TCPRARE_LOG=$(CURDIR)/build-tsan/logswitch.log LD_PRELOAD=$(CURDIR)/build-tsan/libtcprare.so timeout 120 \
+		build-tsan/harden_logswitch $(CURDIR)/build-tsan/logswitch.log
 	$(CC) $(BASE_CFLAGS) $(TSAN) -o build-tsan/stress tests/progs/stress.c -lpthread
 	@# Every intervention at once, every write checked. The children run the program anew (-x): a
 	@# forked copy of a threaded process cannot start threads under TSan. tests/tsan.supp: why its

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -45,10 +46,15 @@ static const struct {
 static uint64_t counters[EV_COUNT];
 
 /* Where lines go. stderr is written as fd 2 itself, never a copy of it (a copy would keep a pipe
- * open after the program closed its end), and only while fd 2 is still the file it was at load. */
+ * open after the program closed its end), and only while fd 2 is still the file it was at load.
+ * Any thread that logs may find the destination gone and change it: one at a time (repairing). */
 static enum log_dest dest;
 static struct stat stderr_at_load;
 static int own_fd = -1; /* the log file or the syslog socket */
+static int repairing;
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
 
 /* --- a line under construction --- */
 
@@ -324,23 +330,41 @@ void log_after_fork_child(void)
 	}
 }
 
-/* Sends a finished line (without its newline) with one write. */
+/* Makes sure lines still go where they should, and says where that is. */
+static enum log_dest repair_destination(void)
+{
+	if (LOAD(dest) == LOG_STDERR && !stderr_unchanged()) {
+		STORE(dest, LOG_SYSLOG); /* the program closed or replaced stderr: never write into its new file */
+		open_syslog();
+	}
+	if (LOAD(dest) == LOG_FILE && !ownfd_intact(&own_fd))
+		open_file(); /* closed behind our back (closefrom): reopen */
+	if (LOAD(dest) == LOG_SYSLOG && !ownfd_intact(&own_fd))
+		open_syslog();
+	return LOAD(dest);
+}
+
+/* Sends a finished line (without its newline) with one write. A thread that finds another repairing
+ * the destination waits for it, boundedly: if it interrupted that very thread (a close() in a
+ * signal handler), the line is dropped. */
 static void emit(struct line *l)
 {
 	int saved = errno;
-	if (dest == LOG_STDERR && !stderr_unchanged()) {
-		dest = LOG_SYSLOG; /* the program closed or replaced stderr: never write into its new file */
-		open_syslog();
-	}
-	if (dest == LOG_FILE && !ownfd_intact(&own_fd))
-		open_file(); /* closed behind our back (closefrom): reopen */
-	if (dest == LOG_SYSLOG && !ownfd_intact(&own_fd))
-		open_syslog();
-	if (dest == LOG_SYSLOG && own_fd >= 0) {
-		send_syslog(own_fd, l);
-	} else if (dest == LOG_STDERR || (dest == LOG_FILE && own_fd >= 0)) {
+	int turn = 0;
+	while (__atomic_exchange_n(&repairing, 1, __ATOMIC_ACQUIRE))
+		if (++turn == 1000) {
+			errno = saved;
+			return;
+		} else
+			sched_yield();
+	enum log_dest to = repair_destination();
+	int fd = LOAD(own_fd);
+	STORE(repairing, 0);
+	if (to == LOG_SYSLOG && fd >= 0) {
+		send_syslog(fd, l);
+	} else if (to == LOG_STDERR || (to == LOG_FILE && fd >= 0)) {
 		l->text[l->len++] = '\n';
-		real.write(dest == LOG_STDERR ? STDERR_FILENO : own_fd, l->text, l->len);
+		real.write(to == LOG_STDERR ? STDERR_FILENO : fd, l->text, l->len);
 	}
 	errno = saved;
 }
@@ -374,14 +398,14 @@ static bool allowed(enum log_event event, int fd, uint32_t *suppressed)
 
 bool log_enabled(void)
 {
-	return dest != LOG_OFF;
+	return LOAD(dest) != LOG_OFF;
 }
 
 /* Counts the event; true if its line is to be written. */
 static bool count(enum log_event event, int fd, uint32_t *suppressed)
 {
 	__atomic_add_fetch(&counters[event], 1, __ATOMIC_RELAXED);
-	return dest != LOG_OFF && allowed(event, fd, suppressed);
+	return LOAD(dest) != LOG_OFF && allowed(event, fd, suppressed);
 }
 
 static void write_line(enum log_event event, int shown_fd, const struct socket_addresses *addresses,
@@ -435,7 +459,7 @@ void log_event(enum log_event event, int fd, const struct log_field *fields, siz
 void log_summary(const struct log_field *extra, size_t nextra)
 {
 	/* A process that never had a TCP socket (a shell, a helper the program ran) has nothing to say. */
-	if (!config.summary || dest == LOG_OFF || fdstate_sockets_seen() == 0)
+	if (!config.summary || LOAD(dest) == LOG_OFF || fdstate_sockets_seen() == 0)
 		return;
 	struct line l;
 	begin(&l);

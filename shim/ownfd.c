@@ -8,11 +8,19 @@
 
 #define MAX_OWN 8
 
+/* Any thread may keep, check or forget one at any time (the log reopens its file in whichever thread
+ * logs), so every field is accessed atomically, and an entry is claimed with a compare-and-swap. */
 static struct own {
-	int *slot; /* the holder's variable; NULL: free */
+	int *slot; /* the holder's variable; NULL: free; &claimed: being filled in */
 	dev_t dev;
 	ino_t ino;
 } owned[MAX_OWN];
+
+/* The slot of an entry being filled in: its number, -1, matches no descriptor. */
+static int claimed = -1;
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
 
 int ownfd_private_floor(void)
 {
@@ -35,18 +43,16 @@ static int move_high(int fd)
  * without a word, and the number may then be the program's. If not, forget it, without closing. */
 static bool still_ours(struct own *own)
 {
-	int *slot = __atomic_load_n(&own->slot, __ATOMIC_ACQUIRE);
+	int *slot = LOAD(own->slot);
 	struct stat st;
-	if (!slot)
+	if (!slot || slot == &claimed)
 		return false;
 	int saved = errno;
-	int fd = __atomic_load_n(slot, __ATOMIC_RELAXED);
-	bool same = fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == own->dev && st.st_ino == own->ino;
+	int fd = LOAD(*slot);
+	bool same = fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == LOAD(own->dev) && st.st_ino == LOAD(own->ino);
 	errno = saved;
-	if (!same) {
-		__atomic_store_n(slot, -1, __ATOMIC_RELAXED);
-		__atomic_store_n(&own->slot, NULL, __ATOMIC_RELEASE);
-	}
+	if (!same && __atomic_compare_exchange_n(&own->slot, &slot, NULL, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		STORE(*slot, -1);
 	return same;
 }
 
@@ -54,8 +60,8 @@ static bool still_ours(struct own *own)
 static struct own *find(int fd)
 {
 	for (int i = 0; i < MAX_OWN; i++) {
-		int *slot = __atomic_load_n(&owned[i].slot, __ATOMIC_ACQUIRE);
-		if (slot && __atomic_load_n(slot, __ATOMIC_RELAXED) == fd)
+		int *slot = LOAD(owned[i].slot);
+		if (slot && LOAD(*slot) == fd)
 			return still_ours(&owned[i]) ? &owned[i] : NULL;
 	}
 	return NULL;
@@ -64,7 +70,7 @@ static struct own *find(int fd)
 static struct own *holder(const int *slot)
 {
 	for (int i = 0; i < MAX_OWN; i++)
-		if (__atomic_load_n(&owned[i].slot, __ATOMIC_ACQUIRE) == slot)
+		if (LOAD(owned[i].slot) == slot)
 			return &owned[i];
 	return NULL;
 }
@@ -73,21 +79,23 @@ int ownfd_keep(int fd, int *slot)
 	int saved = errno;
 	struct stat st;
 	fd = move_high(fd);
-	*slot = fd;
 	if (fd >= 0 && fstat(fd, &st) == 0) {
 		for (int i = 0; i < MAX_OWN; i++) {
-			if (owned[i].slot)
+			int *free = NULL;
+			if (!__atomic_compare_exchange_n(&owned[i].slot, &free, &claimed, false, __ATOMIC_ACQ_REL,
+							 __ATOMIC_RELAXED))
 				continue;
-			owned[i].dev = st.st_dev;
-			owned[i].ino = st.st_ino;
-			__atomic_store_n(&owned[i].slot, slot, __ATOMIC_RELEASE);
+			STORE(owned[i].dev, st.st_dev);
+			STORE(owned[i].ino, st.st_ino);
+			STORE(*slot, fd);
+			STORE(owned[i].slot, slot);
 			errno = saved;
 			return fd;
 		}
 	}
 	if (fd >= 0)
 		real.close(fd);
-	*slot = -1;
+	STORE(*slot, -1);
 	errno = saved;
 	return -1;
 }
@@ -97,10 +105,10 @@ void ownfd_drop(int *slot)
 	struct own *own = holder(slot);
 	int saved = errno;
 	if (own && still_ours(own)) {
-		real.close(*slot);
-		__atomic_store_n(&own->slot, NULL, __ATOMIC_RELEASE);
+		real.close(LOAD(*slot));
+		STORE(own->slot, NULL);
 	}
-	*slot = -1;
+	STORE(*slot, -1);
 	errno = saved;
 }
 bool ownfd_intact(int *slot)
@@ -108,7 +116,7 @@ bool ownfd_intact(int *slot)
 	struct own *own = holder(slot);
 	if (own && still_ours(own))
 		return true;
-	*slot = -1;
+	STORE(*slot, -1);
 	return false;
 }
 bool ownfd_is_ours(int fd)
@@ -119,13 +127,14 @@ bool ownfd_is_ours(int fd)
 bool ownfd_make_room(int fd)
 {
 	struct own *own = find(fd);
-	if (!own)
+	int *slot = own ? LOAD(own->slot) : NULL;
+	if (!slot || slot == &claimed) /* not ours, or no longer by now */
 		return false;
 	int saved = errno;
 	int moved = real.fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
-	__atomic_store_n(own->slot, moved, __ATOMIC_RELAXED);
+	STORE(*slot, moved);
 	if (moved < 0)
-		__atomic_store_n(&own->slot, NULL, __ATOMIC_RELEASE); /* lost it: the holder sees -1 */
+		STORE(own->slot, NULL); /* lost it: the holder sees -1 */
 	errno = saved;
 	/* fd itself is closed by the program's dup2, which is about to replace it. */
 	return true;
@@ -135,8 +144,8 @@ static long lowest_own_in(unsigned int from, unsigned int last)
 {
 	long lowest = -1;
 	for (int i = 0; i < MAX_OWN; i++) {
-		int *slot = __atomic_load_n(&owned[i].slot, __ATOMIC_ACQUIRE);
-		int fd = slot ? __atomic_load_n(slot, __ATOMIC_RELAXED) : -1;
+		int *slot = LOAD(owned[i].slot);
+		int fd = slot ? LOAD(*slot) : -1;
 		if (fd >= 0 && (unsigned int)fd >= from && (unsigned int)fd <= last && (lowest < 0 || fd < lowest) &&
 		    still_ours(&owned[i])) /* after closefrom(), the number may be the program's */
 			lowest = fd;

@@ -145,6 +145,18 @@ show_stderr() { cat "$BATS_TEST_TMPDIR/stderr" >&2; false; }
 	[ "$(grep -c 'backlog raised' "$LOG")" -eq 3 ]                       # before, between and after
 }
 
+# Four threads log (a listen each, 1,200 in all) while the main thread closes the log file's descriptor
+# behind the library's back 50 times, as closefrom() would. Whichever thread logs next reopens it, one
+# at a time: `make tsan` runs the same program under ThreadSanitizer, where reopening from two threads
+# at once used to race. A line written in the instant between the check and the close is lost.
+@test "threads that log while the log file is closed behind the library's back keep logging into one reopened file and leak nothing" {
+	TCPRARE_LOG=$LOG run with_tcprare "$PROGS/harden_logswitch" "$LOG"
+	[ "$status" -eq 0 ]
+	[ "$output" = "log_fds=1 other_fds_added=0" ]
+	[ "$(grep -c 'backlog raised' "$LOG")" -ge 1150 ]
+	[ "$(grep -cv 'backlog raised' "$LOG")" -eq 0 ]
+}
+
 # --- out of memory ---
 
 # harden_enomem sets RLIMIT_AS to the process's current size, so every new mapping fails: the table
