@@ -111,7 +111,8 @@ bool fdstate_adopt(int fd, enum fd_origin origin)
 			origin = FD_LISTENING;
 		/* We did not create it, so someone else may hold it too. */
 		track_new(fd, origin | FLAG_SHARED);
-	}
+	} else
+		fdstate_forget(fd); /* the number may carry a stale entry from a socket closed behind our back */
 	errno = saved;
 	return tcp;
 }

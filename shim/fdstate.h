@@ -155,6 +155,6 @@ static inline bool fdstate_note_write(int fd, struct write_note *note)
 	uint32_t last = __atomic_load_n(&e->last_write_ms, __ATOMIC_RELAXED);
 	if (last != now) /* a stream of writes within one tick leaves the cache line clean */
 		__atomic_store_n(&e->last_write_ms, now, __ATOMIC_RELAXED);
-	note->idle_ms = now - last;
+	note->idle_ms = now - last; /* huge if another thread wrote after our clock read: one look more */
 	return true;
 }

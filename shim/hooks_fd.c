@@ -54,9 +54,9 @@ INTERPOSED int connect(int fd, const_sockaddr_arg addr, socklen_t len)
 }
 
 /* The listener's entry is not confirmed first: that fstat was a tenth of an accept's cost (redis,
- * docs/PERFORMANCE.md). Were the entry stale (the number closed behind our back and reused for a
- * UNIX listener), the new entry would name a UNIX socket, and each intervention asks TCP_INFO,
- * which only TCP answers, before it acts. */
+ * docs/PERFORMANCE.md). An entry goes stale only if its number was both closed and reused where no
+ * hook sees it (fclose, then a raw socket system call): then the new entry may name a UNIX socket,
+ * which every intervention turns away, as TCP_INFO fails on it, before it acts. */
 static int note_accepted(int listener, int fd)
 {
 	if (fd >= 0 && fdstate_is_tracked(listener)) {

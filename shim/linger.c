@@ -297,14 +297,14 @@ static void release(struct lingering *l)
 	__atomic_sub_fetch(&in_use, 1, __ATOMIC_ACQ_REL);
 }
 
-/* Logs how the linger ended and really closes the socket, if the descriptor is still ours (the
- * caller has just checked: one fstat per wakeup is enough). */
-static void finish(struct lingering *l, bool ours, enum log_event event, const char *key, const char *value)
+/* Logs how the linger ended and really closes the socket. Its identity is checked once more, even
+ * right after drain() or watch() checked it: a failed read may mean the number is no longer ours. */
+static void finish(struct lingering *l, enum log_event event, const char *key, const char *value)
 {
 	int fd = fd_of(LOAD(l->socket));
 	LOG_EVENT_AT(event, l->program_fd, &l->addresses, FIELD_NUM("bytes", l->bytes),
 		     FIELD_NUM("ms", fdstate_now_ms() - l->start_ms), FIELD_TEXT(key, value));
-	if (ours) {
+	if (still_there(LOAD(l->socket))) {
 		fdstate_forget(fd);
 		/* Explicitly: a registration lives as long as the socket, not the descriptor. */
 		real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_DEL, fd, NULL);
@@ -333,11 +333,11 @@ static void watch(uint32_t slot, const struct doorbell_message *m)
 	}
 	/* The peer gets everything we wrote, then FIN. Failing, the connection was reset meanwhile. */
 	if (real.shutdown(fd_of(socket), SHUT_WR) != 0) {
-		finish(l, true, EV_LINGER_DRAINED, "end", "reset");
+		finish(l, EV_LINGER_DRAINED, "end", "reset");
 		return;
 	}
 	if (real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_ADD, fd_of(socket), &e) != 0) {
-		finish(l, true, EV_LINGER_DRAINED, "end", "error");
+		finish(l, EV_LINGER_DRAINED, "end", "error");
 		return;
 	}
 	LOG_EVENT_AT(EV_LINGER_STARTED, m->program_fd, &l->addresses, FIELD_NUM("unread", m->unread));
@@ -385,10 +385,10 @@ static void drain(struct lingering *l)
 			l->bytes += n;
 			l->last_data_ms = fdstate_now_ms();
 		} else if (n == 0) {
-			finish(l, true, EV_LINGER_DRAINED, "end", "eof");
+			finish(l, EV_LINGER_DRAINED, "end", "eof");
 			return;
 		} else if (errno != EAGAIN && errno != EINTR) {
-			finish(l, true, EV_LINGER_DRAINED, "end", errno == ECONNRESET ? "reset" : "error");
+			finish(l, EV_LINGER_DRAINED, "end", errno == ECONNRESET ? "reset" : "error");
 			return;
 		} else
 			return;
@@ -403,9 +403,9 @@ static void enforce_limits(void)
 		if (!LOAD(l->socket) || !l->watched)
 			continue;
 		if (now - l->start_ms >= config.linger_ms)
-			finish(l, still_there(LOAD(l->socket)), EV_LINGER_TIMEOUT, "limit", "total");
+			finish(l, EV_LINGER_TIMEOUT, "limit", "total");
 		else if (now - l->last_data_ms >= config.linger_idle_ms)
-			finish(l, still_there(LOAD(l->socket)), EV_LINGER_TIMEOUT, "limit", "idle");
+			finish(l, EV_LINGER_TIMEOUT, "limit", "idle");
 	}
 }
 
@@ -437,7 +437,7 @@ static void *drain_loop(void *unused)
 	}
 	for (unsigned int i = 0; i < LOAD(high_water); i++)
 		if (LOAD(slots[i].socket))
-			finish(&slots[i], still_there(LOAD(slots[i].socket)), EV_LINGER_TIMEOUT, "limit", "error");
+			finish(&slots[i], EV_LINGER_TIMEOUT, "limit", "error");
 	ownfd_drop(&epoll_fd);
 	ownfd_drop(&doorbell_read);
 	ownfd_drop(&doorbell_write);

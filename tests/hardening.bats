@@ -157,6 +157,15 @@ show_stderr() { cat "$BATS_TEST_TMPDIR/stderr" >&2; false; }
 	[ "$(grep -cv 'backlog raised' "$LOG")" -eq 0 ]
 }
 
+# The copy that a lingering close leaves looks like an unused number to the program, so the program
+# may dup2 onto it, here while the drain thread is reading the peer's stream. The linger ends there;
+# the drain thread must never close the program's descriptor that took the copy's place.
+@test "a program that dup2s onto the number of a lingering copy keeps that number" {
+	TCPRARE_LINGER=on TCPRARE_LOG=$LOG run with_tcprare "$PROGS/harden_dup2_copy"
+	[ "$status" -eq 0 ]
+	[ "$output" = "lingered=50 kept=50" ]
+}
+
 # --- out of memory ---
 
 # harden_enomem sets RLIMIT_AS to the process's current size, so every new mapping fails: the table
