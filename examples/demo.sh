@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # make demo: the seed's CLOSE_WAIT loss, without and with tcprare, side by side.
-# A server closes connections idle for 200 ms; a client sends 8 messages 300 ms apart and resends a
+# A server closes connections idle for 1.2 s; a client sends 4 messages 1.5 s apart and resends a
 # message whenever a write fails. Without tcprare every write after a pause "succeeds" into a
-# closed connection and that message is lost; with it, that write fails and the message is resent.
+# closed connection and that message is lost; with it (default settings: a close after a second of
+# quiet is an idle close), that write fails and the message is resent.
 set -euo pipefail
 BUILD=${1:-build}
-COUNT=8 PAUSE_MS=300 IDLE_MS=200
+COUNT=4 PAUSE_MS=1500 IDLE_MS=1200
 
 run() { # run LABEL [PRELOAD]: prints "LABEL sent received lost"
 	local label=$1 preload=${2:-} out port

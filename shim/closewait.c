@@ -17,10 +17,11 @@
 
 /* Whose writes are guarded. A peer that shut down only its sending side and still reads looks the
  * same from here as one that closed (CLOSE_WAIT either way), and a server answering such a client
- * must get its whole response through. The seed's loss is a client's: so by default only sockets
- * this process connected are guarded; TCPRARE_CLOSEWAIT_SCOPE=all adds accepted, inherited and
- * received ones. Once the program has read EOF or shut down reading itself, it knows the peer is
- * done sending and writes on purpose: never interfere then. */
+ * must get its whole response through, however long the client took to send its request. The
+ * seed's loss is a client's: so by default only sockets this process connected are guarded;
+ * TCPRARE_CLOSEWAIT_SCOPE=all adds accepted, inherited and received ones. Once the program has read
+ * EOF or shut down reading itself, it knows the peer is done sending and writes on purpose: never
+ * interfere then. */
 static bool in_scope(const struct fd_facts *f)
 {
 	if (f->read_eof || f->shut_rd || f->shut_wr)
@@ -30,21 +31,40 @@ static bool in_scope(const struct fd_facts *f)
 	return config.closewait_scope_all && f->origin != FD_LISTENING && f->origin != FD_CREATED;
 }
 
-/* Is the socket in CLOSE_WAIT: has the peer's FIN arrived? poll's POLLRDHUP is cheap and right even
- * with unread data queued before the FIN (a MSG_PEEK read would return that data), but it also
+/* Did the peer close this connection because it was idle, so that a write now would draw RST and
+ * be lost? From here a peer that closed and one that only shut down its sending side and still reads
+ * look the same (CLOSE_WAIT either way), but they differ in when the FIN came. A peer that half-closes
+ * does so as part of the conversation: with its answer (nginx, Apache and lighttpd, after an early
+ * reply to an upload), or at once (a sink such as socat from a file). A peer closing an idle
+ * connection does so after its timeout, with nothing sent either way in between. So the FIN counts
+ * only if the connection had been quiet both ways for at least TCPRARE_CLOSEWAIT_IDLE_MS before it:
+ * TCP_INFO gives the time since the last data each way (a bare FIN is not data), and since the last
+ * segment from the peer: the FIN, unless the peer has since acknowledged data we sent after it, and
+ * so proved that it still reads (then the quiet measured is only a round trip). *quiet_ms is that
+ * quiet time, for the log: it tells the peer's idle timeout.
+ *
+ * poll's POLLRDHUP is cheap and right even with unread data queued before the FIN, but it also
  * reports our own shutdown(SHUT_RD), perhaps made through another descriptor or process sharing the
- * socket: so it is confirmed with TCP_INFO, which also proves the descriptor is still TCP. A pending
- * error (POLLERR, or POLLHUP after RST) makes the kernel fail the write itself: nothing is lost. */
-static bool in_close_wait(int fd)
+ * socket: TCP_INFO's state confirms it, and proves the descriptor is still TCP. A pending error
+ * (POLLERR, or POLLHUP after RST) makes the kernel fail the write itself: nothing is lost. */
+static bool peer_closed_idle(int fd, uint32_t *quiet_ms)
 {
 	int saved = errno;
 	struct pollfd p = {.fd = fd, .events = POLLRDHUP};
 	struct tcp_info info;
 	socklen_t len = sizeof(info);
-	bool fin = poll(&p, 1, 0) == 1 && (p.revents & POLLRDHUP) && !(p.revents & (POLLERR | POLLHUP | POLLNVAL)) &&
-		   getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 && info.tcpi_state == TCP_CLOSE_WAIT;
+	bool closed = poll(&p, 1, 0) == 1 && (p.revents & POLLRDHUP) &&
+		      !(p.revents & (POLLERR | POLLHUP | POLLNVAL)) &&
+		      getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 && info.tcpi_state == TCP_CLOSE_WAIT;
 	errno = saved;
-	return fin;
+	if (!closed)
+		return false;
+	uint32_t last_data = info.tcpi_last_data_sent < info.tcpi_last_data_recv ? info.tcpi_last_data_sent
+										  : info.tcpi_last_data_recv;
+	if (last_data < info.tcpi_last_ack_recv) /* data sent since the peer's last segment: in flight */
+		return false;
+	*quiet_ms = last_data - info.tcpi_last_ack_recv;
+	return *quiet_ms >= config.closewait_idle_ms;
 }
 
 static size_t iov_bytes(const struct iovec *iov, size_t n)
@@ -72,9 +92,10 @@ static size_t bytes_of(const struct write_size *w)
 static __attribute__((noinline)) bool look(int fd, struct write_note note, int flags, const struct write_size *size)
 {
 	struct fd_facts facts;
+	uint32_t quiet_ms = 0;
 	if (!fdstate_get(fd, &facts) || !in_scope(&facts))
 		return false;
-	if (!facts.peer_fin && !in_close_wait(fd))
+	if (!facts.peer_closed && !peer_closed_idle(fd, &quiet_ms))
 		return false;
 	/* Before the fact sticks, and before acting on it: glibc may have closed our socket behind our
 	 * back (fclose), and the number may name another file by now. */
@@ -82,13 +103,14 @@ static __attribute__((noinline)) bool look(int fd, struct write_note note, int f
 		fdstate_forget(fd);
 		return false;
 	}
-	fdstate_note_peer_fin(fd);
+	fdstate_note_peer_closed(fd);
 	size_t bytes = bytes_of(size);
 	if (bytes == 0 || !config_ports_cover(fd)) /* a write of nothing sends nothing, as the kernel returns 0 */
 		return false;
 
 	enum log_event event = config.closewait == MODE_OBSERVE ? EV_CLOSEWAIT_OBSERVED : EV_CLOSEWAIT_BLOCKED;
-	LOG_EVENT(event, fd, FIELD_NUM("bytes", bytes), FIELD_NUM("idle_ms", note.idle_ms));
+	LOG_EVENT(event, fd, FIELD_NUM("bytes", bytes), FIELD_NUM("idle_ms", note.idle_ms),
+		  FIELD_NUM("quiet_ms", quiet_ms));
 	if (config.closewait == MODE_OBSERVE)
 		return false;
 	if (!(flags & MSG_NOSIGNAL))
@@ -102,9 +124,9 @@ bool closewait_refuses(int fd, int flags, const struct write_size *size)
 	struct write_note note;
 	if (!fdstate_note_write(fd, &note))
 		return false;
-	/* A busy stream pays nothing: the FIN can only matter after a pause, or before the first write
-	 * (a server at its connection limit accepts and closes at once). */
-	if (!note.peer_fin && !note.first && note.idle_ms < config.closewait_idle_ms)
+	/* A busy stream pays nothing: a FIN counts only after the connection was quiet for the
+	 * threshold (see peer_closed_idle()), so only a write after at least as long a pause can meet one. */
+	if (!note.peer_closed && note.idle_ms < config.closewait_idle_ms)
 		return false;
 	return look(fd, note, flags, size);
 }

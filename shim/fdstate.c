@@ -157,11 +157,11 @@ void fdstate_note_read_eof(int fd)
 		update_flags(e, 0, FLAG_READ_EOF);
 }
 
-void fdstate_note_peer_fin(int fd)
+void fdstate_note_peer_closed(int fd)
 {
 	struct fd_entry *e = fdstate_entry(fd);
 	if (e)
-		update_flags(e, 0, FLAG_PEER_FIN);
+		update_flags(e, 0, FLAG_PEER_CLOSED);
 }
 
 void fdstate_note_shutdown(int fd, int how)
@@ -245,7 +245,7 @@ bool fdstate_get(int fd, struct fd_facts *facts)
 		.read_eof = flags & FLAG_READ_EOF,
 		.shut_rd = flags & FLAG_SHUT_RD,
 		.shut_wr = flags & FLAG_SHUT_WR,
-		.peer_fin = flags & FLAG_PEER_FIN,
+		.peer_closed = flags & FLAG_PEER_CLOSED,
 		.last_write_ms = LOAD(e->last_write_ms),
 	};
 	return true;

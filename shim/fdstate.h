@@ -30,7 +30,7 @@ struct fd_facts {
 	bool shared;          /* another descriptor or process may hold the same socket */
 	bool read_eof;        /* the program itself has read EOF: it knows the peer is done sending */
 	bool shut_rd, shut_wr; /* the program called shutdown() */
-	bool peer_fin;        /* a check saw the peer's FIN: it cannot be taken back */
+	bool peer_closed;     /* the guard found that the peer closed the idle connection: for good */
 	uint32_t last_write_ms; /* monotonic, see fdstate_now_ms(); creation time until the first write */
 };
 
@@ -53,14 +53,13 @@ uint64_t fdstate_sockets_seen(void);
 
 void fdstate_set_origin(int fd, enum fd_origin origin);
 void fdstate_note_read_eof(int fd);
-void fdstate_note_peer_fin(int fd);
+void fdstate_note_peer_closed(int fd);
 void fdstate_note_shutdown(int fd, int how);
 void fdstate_mark_shared(int fd);
 /* What the write path needs to know, from one lookup. */
 struct write_note {
 	uint32_t idle_ms; /* since the previous write, or since tracking began */
-	bool first;       /* the socket's first write */
-	bool peer_fin;
+	bool peer_closed;
 };
 /* Records a write on fd; false (and nothing done) if fd is not a tracked TCP socket. Inline (below)
  * into the guard, which every write on a tracked socket calls. */
@@ -104,8 +103,7 @@ enum {
 	FLAG_READ_EOF = 1u << 5,
 	FLAG_SHUT_RD = 1u << 6,
 	FLAG_SHUT_WR = 1u << 7,
-	FLAG_PEER_FIN = 1u << 8,
-	FLAG_WRITTEN = 1u << 9,
+	FLAG_PEER_CLOSED = 1u << 8,
 };
 
 /* All fields are accessed with __atomic builtins; ino is written last and read first, so a reader
@@ -147,11 +145,7 @@ static inline bool fdstate_note_write(int fd, struct write_note *note)
 	struct fd_entry *e = fdstate_entry(fd);
 	if (!e)
 		return false;
-	uint32_t flags = __atomic_load_n(&e->flags, __ATOMIC_RELAXED);
-	note->first = !(flags & FLAG_WRITTEN);
-	note->peer_fin = flags & FLAG_PEER_FIN;
-	if (note->first)
-		__atomic_fetch_or(&e->flags, FLAG_WRITTEN, __ATOMIC_RELAXED);
+	note->peer_closed = __atomic_load_n(&e->flags, __ATOMIC_RELAXED) & FLAG_PEER_CLOSED;
 	uint32_t last = __atomic_load_n(&e->last_write_ms, __ATOMIC_RELAXED);
 	if (last != now) /* a stream of writes within one tick leaves the cache line clean */
 		__atomic_store_n(&e->last_write_ms, now, __ATOMIC_RELAXED);

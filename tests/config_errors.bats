@@ -78,6 +78,6 @@ expect_rejected() {
 }
 
 @test "a rejected setting keeps its default: the guard stays on" {
-	TCPRARE_CLOSEWAIT=yes run --separate-stderr with_tcprare "$PROGS/closewait_probe"
+	TCPRARE_CLOSEWAIT=yes run --separate-stderr with_tcprare "$PROGS/closewait_probe" -w 1100   # the default: 1 s
 	[ "${lines[0]}" = "write1 rc=-1 errno=EPIPE sigpipe=1" ]
 }

@@ -9,6 +9,9 @@ load helpers
 # These tests read the guard's log lines alone; the listen backlog's own are pinned in
 # listen_backlog.bats.
 export TCPRARE_BACKLOG=off
+# Their peers close at once: every FIN counts here (how the guard tells an idle close from a
+# half-close is closewait_guard.bats's business).
+export TCPRARE_CLOSEWAIT_IDLE_MS=0
 
 probe() { "$PROGS/fd_probe" "$@" 2>"$BATS_TEST_TMPDIR/stderr"; }
 probe_with() { with_tcprare "$PROGS/fd_probe" "$@" 2>"$BATS_TEST_TMPDIR/stderr"; }

@@ -171,7 +171,8 @@ show_stderr() { cat "$BATS_TEST_TMPDIR/stderr" >&2; false; }
 # harden_enomem sets RLIMIT_AS to the process's current size, so every new mapping fails: the table
 # page for descriptor 300 (dup2's target) and the drain thread's stack. The write through 300 into
 # CLOSE_WAIT shows the library's part: refused when the table knows 300 (no limit), passed through as
-# without the library when it could not record it. Under SANITIZE=1 the drain thread is left out:
+# without the library when it could not record it (its peer closes at once, so every FIN counts:
+# TCPRARE_CLOSEWAIT_IDLE_MS=0). Under SANITIZE=1 the drain thread is left out:
 # AddressSanitizer's own pthread_create dies when it cannot map the new thread's state.
 @test "with no address space left, dup2, write and close still work and keep errno, and the library only does less" {
 	local linger=on control_client=eof
@@ -180,11 +181,11 @@ show_stderr() { cat "$BATS_TEST_TMPDIR/stderr" >&2; false; }
 	[ "$status" -ne 77 ] || skip "$output"
 	[ "$output" = "dup2=300 errno_kept=1 write=1 close=0 linger_close=0 errno_kept=1 client=reset" ]
 
-	TCPRARE_LINGER=$linger TCPRARE_LOG=/dev/null run with_tcprare "$PROGS/harden_enomem" -n   # the control: no limit
+	TCPRARE_CLOSEWAIT_IDLE_MS=0 TCPRARE_LINGER=$linger TCPRARE_LOG=/dev/null run with_tcprare "$PROGS/harden_enomem" -n   # the control: no limit
 	[ "$output" = "dup2=300 errno_kept=1 write=EPIPE close=0 linger_close=0 errno_kept=1 client=$control_client" ]
 
 	# The drain thread started with the connections, before the limit: the close still lingers.
-	TCPRARE_LINGER=$linger TCPRARE_LOG=$LOG run with_tcprare "$PROGS/harden_enomem"
+	TCPRARE_CLOSEWAIT_IDLE_MS=0 TCPRARE_LINGER=$linger TCPRARE_LOG=$LOG run with_tcprare "$PROGS/harden_enomem"
 	[ "$status" -ne 77 ] || skip "$output"
 	[ "$status" -eq 0 ]
 	[ "$output" = "dup2=300 errno_kept=1 write=1 close=0 linger_close=0 errno_kept=1 client=$control_client" ]

@@ -7,6 +7,9 @@ load helpers
 # These tests read the guard's log lines alone; the listen backlog's own are pinned in
 # listen_backlog.bats.
 export TCPRARE_BACKLOG=off
+# Their peers close at once: every FIN counts here (how the guard tells an idle close from a
+# half-close is closewait_guard.bats's business).
+export TCPRARE_CLOSEWAIT_IDLE_MS=0
 
 json_check() { # every line of $1 is a JSON object with the common keys; prints the line count
 	python3 - "$1" <<'PY'
@@ -24,7 +27,7 @@ PY
 
 @test "a text line names pid, program, event, action, descriptor and both addresses" {
 	run --separate-stderr with_tcprare "$PROGS/closewait_probe"
-	[[ "${stderr_lines[0]}" =~ ^tcprare\[[0-9]+\]\ closewait_probe:\ closewait\ blocked\ fd=[0-9]+\ local=127\.0\.0\.1:[0-9]+\ peer=127\.0\.0\.1:[0-9]+\ bytes=5\ idle_ms=[0-9]+$ ]]
+	[[ "${stderr_lines[0]}" =~ ^tcprare\[[0-9]+\]\ closewait_probe:\ closewait\ blocked\ fd=[0-9]+\ local=127\.0\.0\.1:[0-9]+\ peer=127\.0\.0\.1:[0-9]+\ bytes=5\ idle_ms=[0-9]+\ quiet_ms=[0-9]+$ ]]
 }
 
 @test "JSON lines parse with a real JSON parser and carry the event's own keys" {

@@ -1,16 +1,20 @@
 /* closewait_probe: a client and the server it talks to, in one process, for the CLOSE_WAIT tests.
- * The server reads the client's greeting and closes (or only shuts down its sending side with -H);
- * after a pause the client writes twice through one entry point and reports each result:
+ * The server reads the client's greeting, waits for its idle timeout and closes (or only shuts down
+ * its sending side with -H); after a pause the client writes twice through one entry point and
+ * reports each result:
  *   write1 rc=N errno=NAME sigpipe=K
  *   write2 rc=N errno=NAME sigpipe=K
  * Without tcprare write1 "succeeds" into the closed connection (the bytes are lost) and only write2
  * fails; with it write1 fails. With -H the server then reports what reached it: "server got N".
  *
- *   closewait_probe [-6] [-m METHOD] [-n] [-i] [-k] [-b] [-q] [-e] [-f] [-H] [-p PAUSE_MS]
+ *   closewait_probe [-6] [-m METHOD] [-n] [-i] [-k] [-b] [-q] [-e] [-f] [-H] [-w IDLE_MS] [-p PAUSE_MS]
+ *                   [-g GAP_MS]
  * METHOD: write writev send sendto sendmsg sendmmsg sendfile (default write)
  * -n MSG_NOSIGNAL   -i SIGPIPE ignored   -k SIGPIPE left at its default (kills)   -b non-blocking
- * -q the server sends data the client never reads before it closes   -e the client reads to EOF first
- * -f no greeting: the write after the pause is the socket's first   -H server half-closes and reads
+ * -q the server sends data the client never reads, right after the greeting (the client ignores it)
+ * -e the client reads to EOF first   -f no greeting: the write after the pause is the socket's first
+ * -H server half-closes and reads   -w the server's idle timeout (default 300 ms; 0: it closes at once)
+ * -p the client's pause after the close (default 100 ms)   -g between its two writes (default 50 ms)
  * -R the server stays open; the client shuts down its reading side through a dup of its socket
  *    (POLLRDHUP without any FIN: the writes must go through) */
 #include <errno.h>
@@ -86,9 +90,9 @@ static void report(int n, ssize_t rc, int err)
 int main(int argc, char **argv)
 {
 	int ipv6 = 0, nonblock = 0, queue = 0, read_eof = 0, first = 0, half = 0, own_shut_rd = 0, opt;
-	long pause_ms = 100;
+	long pause_ms = 100, idle_ms = 300, gap_ms = 50;
 	signal(SIGPIPE, on_sigpipe);
-	while ((opt = getopt(argc, argv, "6m:nikbqefHRp:")) != -1) {
+	while ((opt = getopt(argc, argv, "6m:nikbqefHRw:p:g:")) != -1) {
 		switch (opt) {
 		case '6': ipv6 = 1; break;
 		case 'm': method = optarg; break;
@@ -101,7 +105,9 @@ int main(int argc, char **argv)
 		case 'f': first = 1; break;
 		case 'H': half = 1; break;
 		case 'R': own_shut_rd = 1; break;
+		case 'w': idle_ms = atol(optarg); break;
 		case 'p': pause_ms = atol(optarg); break;
+		case 'g': gap_ms = atol(optarg); break;
 		default: return 2;
 		}
 	}
@@ -129,6 +135,7 @@ int main(int argc, char **argv)
 	}
 	if (queue)
 		write(server, "unread", 6);
+	sleep_ms(idle_ms);
 	if (half)
 		shutdown(server, SHUT_WR);
 	else if (own_shut_rd) {
@@ -146,7 +153,7 @@ int main(int argc, char **argv)
 		fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK);
 	ssize_t rc = write_with(client, "data1", 5);
 	report(1, rc, errno);
-	sleep_ms(50); /* the peer's RST, if any, arrives */
+	sleep_ms(gap_ms); /* the peer's RST, if any, arrives */
 	rc = write_with(client, "data2", 5);
 	report(2, rc, errno);
 	if (half || own_shut_rd) {

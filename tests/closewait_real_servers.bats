@@ -1,0 +1,92 @@
+#!/usr/bin/env bats
+# The CLOSE_WAIT guard and real, unmodified servers from Debian that shut down their sending side and
+# go on reading: nginx, after it answered an upload early (413), and socat as a sink that half-closes
+# at once. A client's writes to them are legal and must go through. Each test shows first that the
+# client gets through without the library. Its pauses (300 ms) are longer than the guard's threshold
+# here (200 ms), so every write after one is looked at: a guard that took any FIN for a close refused
+# them, as tcprare 0.1.0 did. Needs nginx (nginx-light), curl and socat; a missing one skips, or fails
+# under CI.
+
+load helpers
+load lib/real_servers
+
+setup() {
+	setup_real_servers
+	export TCPRARE_CLOSEWAIT_IDLE_MS=200
+}
+
+teardown() {
+	stop_real_servers
+}
+
+# start_nginx_413: nginx with its default lingering close, refusing any request body over 1 KB.
+start_nginx_413() {
+	local user=""
+	[ "$(id -u)" != 0 ] || user="user root;"
+	PORT=$(free_port)
+	mkdir -p "$SCRATCH/temp"
+	cat >"$SCRATCH/nginx.conf" <<-EOF
+		daemon off;
+		master_process off;
+		$user
+		error_log stderr;
+		pid $SCRATCH/nginx.pid;
+		events { }
+		http {
+			access_log off;
+			client_max_body_size 1k;
+			client_body_temp_path $SCRATCH/temp/body;
+			proxy_temp_path $SCRATCH/temp/proxy;
+			fastcgi_temp_path $SCRATCH/temp/fastcgi;
+			uwsgi_temp_path $SCRATCH/temp/uwsgi;
+			scgi_temp_path $SCRATCH/temp/scgi;
+			server {
+				listen 127.0.0.1:$PORT;
+				location / { proxy_pass http://127.0.0.1:9; }
+			}
+		}
+	EOF
+	start_server nginx "$(command -v nginx || echo /usr/sbin/nginx)" -p "$SCRATCH" -c "$SCRATCH/nginx.conf" -e stderr
+	wait_listening "$PORT"
+}
+
+# slow_upload PRELOAD: curl sends six 8 KiB chunks, 300 ms apart, and prints the HTTP status it got.
+slow_upload() {
+	for _ in 1 2 3 4 5 6; do head -c 8192 /dev/zero; sleep 0.3; done |
+		LD_PRELOAD=$1 TCPRARE_LOG="$SCRATCH/curl.log" timeout 20 \
+			curl -sS -T - -H 'Expect:' -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:$PORT/upload" 2>&1
+}
+
+@test "curl uploading slowly to nginx, which answers 413 early and reads on, gets the 413 with tcprare too" {
+	need nginx curl
+	start_nginx_413
+	run slow_upload ""
+	[ "$output" = 413 ]
+	run slow_upload "$PRELOAD"
+	[ "$output" = 413 ]
+	! grep -q closewait "$SCRATCH/curl.log"
+}
+
+# sink_delivery PRELOAD: socat, as a client reading stdin, sends three lines 300 ms apart to a socat
+# sink that writes the socket into a file; the sink's other direction, from the file, ends at once, so
+# it half-closes before the first line. Prints the lines the sink received.
+sink_delivery() {
+	local port
+	port=$(free_port)
+	: >"$SCRATCH/received"
+	start_server sink socat -t 3 "TCP-LISTEN:$port,reuseaddr,bind=127.0.0.1" "OPEN:$SCRATCH/received,append"
+	wait_listening "$port"
+	(echo msg 1; sleep 0.3; echo msg 2; sleep 0.3; echo msg 3; sleep 0.3) |
+		LD_PRELOAD=$1 TCPRARE_LOG="$SCRATCH/client.log" timeout 10 socat -u - "TCP:127.0.0.1:$port" || true
+	stop_server "${SERVER_PIDS[-1]}"
+	cat "$SCRATCH/received"
+}
+
+@test "a one-way client with pauses gets every line to socat as a sink, which half-closes at once, with tcprare too" {
+	need socat
+	run sink_delivery ""
+	[ "$output" = "$(printf 'msg 1\nmsg 2\nmsg 3')" ]
+	run sink_delivery "$PRELOAD"
+	[ "$output" = "$(printf 'msg 1\nmsg 2\nmsg 3')" ]
+	! grep -q closewait "$SCRATCH/client.log"
+}

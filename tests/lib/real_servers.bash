@@ -1,0 +1,66 @@
+# Real servers from Debian, run in the background for a test: load after helpers.
+
+PY=/usr/bin/python3 # Debian's, not whatever python3 PATH finds first
+
+# setup_real_servers: a scratch directory, no TCPRARE_* setting from outside, no server yet.
+setup_real_servers() {
+	setup_scratch
+	unset LD_PRELOAD TCPRARE_LIBRARY TCPRARE_CLOSEWAIT TCPRARE_CLOSEWAIT_IDLE_MS TCPRARE_CLOSEWAIT_SCOPE \
+		TCPRARE_LINGER TCPRARE_LINGER_MS TCPRARE_LINGER_IDLE_MS TCPRARE_LINGER_MAX TCPRARE_BACKLOG TCPRARE_PORTS TCPRARE_LOG \
+		TCPRARE_LOG_FORMAT TCPRARE_SUMMARY
+	SERVER_PIDS=()
+}
+
+# stop_real_servers: every server a test started, in teardown.
+stop_real_servers() {
+	local pid
+	for pid in "${SERVER_PIDS[@]}"; do
+		stop_server "$pid"
+	done
+}
+
+# need CMD...: skip without these programs; under CI a skip is a failure (.ci/run installs them).
+need() {
+	local cmd
+	for cmd; do
+		command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] && continue
+		[ "${CI:-}" = true ] && { echo "CI needs $cmd" >&2; return 1; }
+		skip "needs $cmd"
+	done
+}
+
+# start_server NAME CMD...: CMD in the background, stdout and stderr into $SCRATCH/NAME.out and .err.
+# CMD must be a program (so that $! is its pid): `env LD_PRELOAD=... program`, not with_tcprare.
+start_server() {
+	local name=$1
+	shift
+	"$@" >"$SCRATCH/$name.out" 2>"$SCRATCH/$name.err" 3>&- &
+	SERVER_PIDS+=($!)
+}
+
+# stop_server PID: SIGTERM, up to 5 s to exit (nginx's master stops its worker first), then SIGKILL.
+stop_server() {
+	kill "$1" 2>/dev/null || return 0
+	for _ in $(seq 100); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	kill -KILL "$1" 2>/dev/null || true
+}
+
+free_port() {
+	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_listening PORT: until something listens on 127.0.0.1:PORT (without connecting to it).
+wait_listening() {
+	local hex
+	hex=$(printf '%04X' "$1")
+	for _ in $(seq 200); do
+		grep -q "^ *[0-9]*: 0100007F:$hex 00000000:0000 0A " /proc/net/tcp && return 0
+		sleep 0.05
+	done
+	echo "nothing listens on port $1" >&2
+	return 1
+}
+
