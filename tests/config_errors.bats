@@ -38,7 +38,7 @@ expect_rejected() {
 }
 
 @test "a bad number is named: not a number, negative, a unit suffix, out of range" {
-	expect_rejected TCPRARE_CLOSEWAIT_IDLE_MS abc "milliseconds from 0 to 86400000; using 10"
+	expect_rejected TCPRARE_CLOSEWAIT_IDLE_MS abc "milliseconds from 0 to 86400000; using 1000"
 	expect_rejected TCPRARE_CLOSEWAIT_IDLE_MS -5 "milliseconds from 0 to 86400000"
 	expect_rejected TCPRARE_CLOSEWAIT_IDLE_MS 99999999999999999999 "milliseconds from 0"
 	expect_rejected TCPRARE_LINGER_MS 5s "milliseconds from 1 to 600000; using 30000"
