@@ -5,6 +5,7 @@
 #include "fdstate.h"
 #include "linger.h"
 #include "log.h"
+#include "ownfd.h"
 #include "real.h"
 
 #include <pthread.h>
@@ -17,6 +18,7 @@ static void after_fork_in_parent(void)
 static void after_fork_in_child(void)
 {
 	fdstate_note_fork(true);
+	ownfd_after_fork_child();
 	log_after_fork_child();
 	linger_after_fork_child();
 }

@@ -321,6 +321,9 @@ void log_open(void)
 
 void log_after_fork_child(void)
 {
+	/* Another thread of the parent may have been repairing the destination at the fork: in the
+	 * child that thread does not exist, and would hold the turn forever. */
+	STORE(repairing, 0);
 	/* The child's summary speaks for the child, not again for its parent. */
 	for (int i = 0; i < EV_COUNT; i++)
 		__atomic_store_n(&counters[i], 0, __ATOMIC_RELAXED);

@@ -51,8 +51,10 @@ static bool still_ours(struct own *own)
 	int fd = LOAD(*slot);
 	bool same = fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == LOAD(own->dev) && st.st_ino == LOAD(own->ino);
 	errno = saved;
-	if (!same && __atomic_compare_exchange_n(&own->slot, &slot, NULL, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-		STORE(*slot, -1);
+	/* The holder's variable first, and only if it still holds the number found wanting: once the
+	 * entry is free, the holder may keep a new descriptor in it at any moment. */
+	if (!same && fd >= 0 && __atomic_compare_exchange_n(slot, &fd, -1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		__atomic_compare_exchange_n(&own->slot, &slot, NULL, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 	return same;
 }
 
@@ -119,6 +121,16 @@ bool ownfd_intact(int *slot)
 	STORE(*slot, -1);
 	return false;
 }
+void ownfd_after_fork_child(void)
+{
+	/* An entry another thread of the parent was filling in stays half-made here: free it (what it
+	 * was to keep is a close-on-exec descriptor the child never learns about). */
+	for (int i = 0; i < MAX_OWN; i++) {
+		int *slot = &claimed;
+		__atomic_compare_exchange_n(&owned[i].slot, &slot, NULL, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	}
+}
+
 bool ownfd_is_ours(int fd)
 {
 	return fd >= 0 && find(fd) != NULL;
@@ -128,7 +140,7 @@ bool ownfd_make_room(int fd)
 {
 	struct own *own = find(fd);
 	int *slot = own ? LOAD(own->slot) : NULL;
-	if (!slot || slot == &claimed) /* not ours, or no longer by now */
+	if (!slot || slot == &claimed || LOAD(*slot) != fd) /* not ours, or no longer by now */
 		return false;
 	int saved = errno;
 	int moved = real.fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);

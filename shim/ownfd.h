@@ -20,6 +20,8 @@ void ownfd_drop(int *slot);
  * back), forgets it without closing, sets *slot to -1 and returns false. */
 bool ownfd_intact(int *slot);
 
+/* In a forked child: frees entries that another thread was filling in at the fork. */
+void ownfd_after_fork_child(void);
 bool ownfd_is_ours(int fd);
 /* The program is about to take this number (dup2 target): ours moves elsewhere first. True if one
  * of ours was there: if the program's call then fails, the number is to be closed. */

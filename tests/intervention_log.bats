@@ -62,6 +62,15 @@ PY
 	[ "$(ls "$BATS_TEST_TMPDIR"/own.*.log | wc -l)" -eq 2 ]
 }
 
+@test "a child forked while its parent's other threads are logging logs its own lines" {
+	local dir=$BATS_TEST_TMPDIR/forked
+	mkdir "$dir"
+	TCPRARE_BACKLOG=max TCPRARE_LOG="$dir/%p.log" run with_tcprare "$PROGS/fork_while_logging" 300
+	[ "$output" = "forked 300" ]
+	[ "$(ls "$dir" | wc -l)" -eq 301 ]                       # the parent and every child
+	[ "$(grep -L 'backlog raised' "$dir"/*.log | wc -l)" -eq 0 ] # not one of them silent
+}
+
 @test "a program that dup2s a file over stderr never gets log lines in it" {
 	local mine=$BATS_TEST_TMPDIR/program.err
 	run --separate-stderr with_tcprare "$PROGS/log_storm" -n 3 -r "$mine"
