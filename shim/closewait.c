@@ -9,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #ifndef POLLRDHUP
@@ -40,8 +41,10 @@ static bool in_scope(const struct fd_facts *f)
  * only if the connection had been quiet both ways for at least TCPRARE_CLOSEWAIT_IDLE_MS before it:
  * TCP_INFO gives the time since the last data each way (a bare FIN is not data), and since the last
  * segment from the peer: the FIN, unless the peer has since acknowledged data we sent after it, and
- * so proved that it still reads (then the quiet measured is only a round trip). *quiet_ms is that
- * quiet time, for the log: it tells the peer's idle timeout.
+ * so proved that it still reads (then the quiet measured is only a round trip). Data the program has
+ * not read yet does not break the quiet: it is what the peer said as it closed (SMTP's and FTP's
+ * "421 timeout", an HTTP 408), as far as the program knows; then only our own last data counts.
+ * *quiet_ms is that quiet time, for the log: it tells the peer's idle timeout.
  *
  * poll's POLLRDHUP is cheap and right even with unread data queued before the FIN, but it also
  * reports our own shutdown(SHUT_RD), perhaps made through another descriptor or process sharing the
@@ -53,14 +56,18 @@ static bool peer_closed_idle(int fd, uint32_t *quiet_ms)
 	struct pollfd p = {.fd = fd, .events = POLLRDHUP};
 	struct tcp_info info;
 	socklen_t len = sizeof(info);
+	int unread = 0;
 	bool closed = poll(&p, 1, 0) == 1 && (p.revents & POLLRDHUP) &&
 		      !(p.revents & (POLLERR | POLLHUP | POLLNVAL)) &&
-		      getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 && info.tcpi_state == TCP_CLOSE_WAIT;
+		      getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 && info.tcpi_state == TCP_CLOSE_WAIT &&
+		      ioctl(fd, FIONREAD, &unread) == 0;
 	errno = saved;
 	if (!closed)
 		return false;
-	uint32_t last_data = info.tcpi_last_data_sent < info.tcpi_last_data_recv ? info.tcpi_last_data_sent
-										  : info.tcpi_last_data_recv;
+	/* "ms ago": the smaller, the later */
+	uint32_t last_data = unread == 0 && info.tcpi_last_data_recv < info.tcpi_last_data_sent
+				     ? info.tcpi_last_data_recv
+				     : info.tcpi_last_data_sent;
 	if (last_data < info.tcpi_last_ack_recv) /* data sent since the peer's last segment: in flight */
 		return false;
 	*quiet_ms = last_data - info.tcpi_last_ack_recv;

@@ -101,6 +101,14 @@ seed_scenario() {
 	[ "${lines[0]}" = "write1 rc=-1 errno=EPIPE sigpipe=1" ]
 }
 
+@test "an idle close that comes with a parting message the client never reads is guarded" {
+	run probe -F
+	[ "${lines[0]}" = "write1 rc=5 errno=0 sigpipe=0" ]
+	run probe_with -F
+	[ "${lines[0]}" = "write1 rc=-1 errno=EPIPE sigpipe=1" ]
+	grep -Eq 'closewait blocked .* quiet_ms=[0-9]{3}$' "$BATS_TEST_TMPDIR/stderr" # from the greeting on
+}
+
 @test "the first write on a connection that the server closed while it stood idle is guarded" {
 	run probe -f
 	[ "${lines[0]}" = "write1 rc=5 errno=0 sigpipe=0" ]
@@ -119,7 +127,7 @@ seed_scenario() {
 }
 
 @test "a server that half-closes as soon as the connection is up, as a sink does, gets the client's first writes" {
-	run probe_with -H -f -w 0
+	run probe_with -H -f -w 0 -p 300
 	[ "$output" = "$(printf 'write1 rc=5 errno=0 sigpipe=0\nwrite2 rc=5 errno=0 sigpipe=0\nserver got 10')" ]
 	[ ! -s "$BATS_TEST_TMPDIR/stderr" ]
 }
@@ -153,8 +161,9 @@ print(c.send(b""))'
 }
 
 @test "a close after less quiet than TCPRARE_CLOSEWAIT_IDLE_MS is not taken for an idle close" {
-	TCPRARE_CLOSEWAIT_IDLE_MS=5000 run probe_with
+	TCPRARE_CLOSEWAIT_IDLE_MS=1000 run probe_with -w 300 -p 1000 # the write, 1.3 s on, is looked at
 	[ "${lines[0]}" = "write1 rc=5 errno=0 sigpipe=0" ]
+	[ ! -s "$BATS_TEST_TMPDIR/stderr" ]
 }
 
 @test "by default, a close after a second of quiet is an idle close and a shorter one is not" {
@@ -162,7 +171,7 @@ print(c.send(b""))'
 	run probe_with -w 1200
 	[ "${lines[0]}" = "write1 rc=-1 errno=EPIPE sigpipe=1" ]
 	grep -Eq 'closewait blocked fd=[0-9]+ .* bytes=5 idle_ms=[0-9]+ quiet_ms=1[0-9]{3}$' "$BATS_TEST_TMPDIR/stderr"
-	run probe_with -w 300
+	run probe_with -w 300 -p 1000
 	[ "${lines[0]}" = "write1 rc=5 errno=0 sigpipe=0" ]
 }
 

@@ -62,6 +62,8 @@ slow_upload() {
 	start_nginx_413
 	run slow_upload ""
 	[ "$output" = 413 ]
+	# Debian's curl deadlocks in setlocale() under a preloaded libasan, with or without the library.
+	[ "${SANITIZE:-}" != 1 ] || skip "curl hangs at start under a preloaded AddressSanitizer runtime"
 	run slow_upload "$PRELOAD"
 	[ "$output" = 413 ]
 	! grep -q closewait "$SCRATCH/curl.log"

@@ -12,6 +12,7 @@
  * METHOD: write writev send sendto sendmsg sendmmsg sendfile (default write)
  * -n MSG_NOSIGNAL   -i SIGPIPE ignored   -k SIGPIPE left at its default (kills)   -b non-blocking
  * -q the server sends data the client never reads, right after the greeting (the client ignores it)
+ * -F the server says goodbye as it closes, after its idle timeout (SMTP's "421"); the client never reads it
  * -e the client reads to EOF first   -f no greeting: the write after the pause is the socket's first
  * -H server half-closes and reads   -w the server's idle timeout (default 300 ms; 0: it closes at once)
  * -p the client's pause after the close (default 100 ms)   -g between its two writes (default 50 ms)
@@ -89,10 +90,10 @@ static void report(int n, ssize_t rc, int err)
 
 int main(int argc, char **argv)
 {
-	int ipv6 = 0, nonblock = 0, queue = 0, read_eof = 0, first = 0, half = 0, own_shut_rd = 0, opt;
+	int ipv6 = 0, nonblock = 0, queue = 0, farewell = 0, read_eof = 0, first = 0, half = 0, own_shut_rd = 0, opt;
 	long pause_ms = 100, idle_ms = 300, gap_ms = 50;
 	signal(SIGPIPE, on_sigpipe);
-	while ((opt = getopt(argc, argv, "6m:nikbqefHRw:p:g:")) != -1) {
+	while ((opt = getopt(argc, argv, "6m:nikbqFefHRw:p:g:")) != -1) {
 		switch (opt) {
 		case '6': ipv6 = 1; break;
 		case 'm': method = optarg; break;
@@ -101,6 +102,7 @@ int main(int argc, char **argv)
 		case 'k': signal(SIGPIPE, SIG_DFL); break;
 		case 'b': nonblock = 1; break;
 		case 'q': queue = 1; break;
+		case 'F': farewell = 1; break;
 		case 'e': read_eof = 1; break;
 		case 'f': first = 1; break;
 		case 'H': half = 1; break;
@@ -136,6 +138,8 @@ int main(int argc, char **argv)
 	if (queue)
 		write(server, "unread", 6);
 	sleep_ms(idle_ms);
+	if (farewell)
+		write(server, "421 idle timeout\r\n", 18);
 	if (half)
 		shutdown(server, SHUT_WR);
 	else if (own_shut_rd) {
