@@ -74,7 +74,7 @@ static long long read_listen_overflows(void)
 struct listen_plan backlog_plan(int fd, int requested)
 {
 	struct listen_plan plan = {.requested = requested, .asked = requested};
-	if (config.backlog == BACKLOG_OFF || !fdstate_is_tracked(fd) || !fdstate_still_same(fd) || !config_ports_cover(fd))
+	if (config.backlog == BACKLOG_OFF || !fdstate_is_tracked(fd) || !config_ports_cover(fd))
 		return plan;
 	int saved = errno;
 	plan.target = config.backlog == BACKLOG_FIXED ? config.backlog_fixed : somaxconn();

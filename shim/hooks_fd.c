@@ -80,6 +80,10 @@ INTERPOSED int accept4(int fd, sockaddr_arg addr, socklen_t *len, int flags)
 
 INTERPOSED int listen(int fd, int backlog)
 {
+	/* A stale entry (the socket closed behind our back, its number reused unseen) must not make
+	 * the connections accepted here look like TCP. */
+	if (fdstate_is_tracked(fd) && !fdstate_still_same(fd))
+		fdstate_forget(fd);
 	struct listen_plan plan = backlog_plan(fd, backlog);
 	int rc = real.listen(fd, plan.asked);
 	if (rc == 0) {

@@ -114,4 +114,7 @@ file_takes_the_number() {
 	TCPRARE_CLOSEWAIT_SCOPE=all run --separate-stderr with_tcprare "$PROGS/stale_listener"
 	[ "$output" = "$(printf 'same_number=1\nserver write rc=5 errno=0')" ]
 	[ -z "$stderr" ]
+	# listen() on the reused number drops the stale entry: only the TCP listener was a TCP socket
+	TCPRARE_SUMMARY=on run --separate-stderr with_tcprare "$PROGS/stale_listener"
+	[[ "$stderr" == *"summary tcp_sockets=1 "* ]]
 }
