@@ -63,11 +63,11 @@ wait_port() { # wait_port FILE PID: the port a server printed, once it has
 }
 
 # 1. CLOSE_WAIT: the server closes connections idle for 200 ms, the client writes every 400 ms; the
-#    guard fails the write into the closed connection in the client.
+#    guard, told that 100 ms of quiet make an idle close, fails the write into the closed connection.
 vg idle_server "$ex/idle_server" -t 200 -d 9000 &
 server=$!
 if port=$(wait_port "$dir/idle_server.out" $server); then
-	vg oneway_client "$ex/oneway_client" "$port" 6 400
+	TCPRARE_CLOSEWAIT_IDLE_MS=100 vg oneway_client "$ex/oneway_client" "$port" 6 400
 	check oneway_client $?
 	echo "          client: $(tail -1 "$dir/oneway_client.out")"
 else
