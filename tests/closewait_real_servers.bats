@@ -1,11 +1,13 @@
 #!/usr/bin/env bats
 # The CLOSE_WAIT guard and real, unmodified servers from Debian that shut down their sending side and
 # go on reading: nginx, after it answered an upload early (413), and socat as a sink that half-closes
-# at once. A client's writes to them are legal and must go through. Each test shows first that the
+# at once. A client's writes to them are legal and must go through. And redis-server, which closes
+# connections idle for longer than its timeout: there the write after a pause is lost without the
+# library. Each test shows first that the
 # client gets through without the library. Its pauses (300 ms) are longer than the guard's threshold
 # here (200 ms), so every write after one is looked at: a guard that took any FIN for a close refused
-# them, as tcprare 0.1.0 did. Needs nginx (nginx-light), curl and socat; a missing one skips, or fails
-# under CI.
+# them, as tcprare 0.1.0 did. Needs nginx (nginx-light), curl, socat and redis (redis-tools); a missing one skips,
+# or fails under CI.
 
 load helpers
 load lib/real_servers
@@ -91,4 +93,52 @@ sink_delivery() {
 	run sink_delivery "$PRELOAD"
 	[ "$output" = "$(printf 'msg 1\nmsg 2\nmsg 3')" ]
 	! grep -q closewait "$SCRATCH/client.log"
+}
+
+# redis_incr PRELOAD: redis-server closes connections idle for over a second (--timeout 1). A client
+# sends INCR three times, 2.5 s apart, on one connection while it lasts. When a send fails it
+# reconnects and sends again: the command surely did not arrive. When only the reply fails, the
+# command's fate is unknown and it cannot be sent again (INCR twice is not INCR once). Prints the
+# counter and the number of unknown fates.
+redis_incr() {
+	local port
+	port=$(free_port)
+	start_server redis "$(redis_server_bin)" --port "$port" --bind 127.0.0.1 --timeout 1 --save '' --appendonly no
+	wait_listening "$port"
+	LD_PRELOAD=$1 TCPRARE_LOG="$SCRATCH/client.log" timeout 20 "$PY" - "$port" <<-'PY'
+		import socket, sys, time
+		port = int(sys.argv[1])
+		def connect():
+		    return socket.create_connection(("127.0.0.1", port))
+		def send(conn, command):
+		    try:
+		        conn.sendall(command)
+		    except BrokenPipeError:  # not sent: safe to send again
+		        conn = connect()
+		        conn.sendall(command)
+		    return conn
+		conn, unknown = connect(), 0
+		for i in range(3):
+		    if i:
+		        time.sleep(2.5)
+		    conn = send(conn, b"INCR counter\r\n")
+		    try:
+		        if not conn.recv(64).startswith(b":"):
+		            raise ConnectionError
+		    except ConnectionError:  # sent, and then the connection failed: did it run?
+		        unknown += 1
+		        conn = connect()
+		conn = send(connect(), b"GET counter\r\n")
+		print("counter=%s unknown=%d" % (conn.recv(64).split(b"\r\n")[1].decode(), unknown))
+	PY
+}
+
+@test "a client of redis-server, which closes idle connections, loses commands without tcprare and none with it" {
+	need python3
+	command -v redis-server >/dev/null || need redis-check-rdb
+	run redis_incr ""
+	[ "$output" = "counter=1 unknown=2" ]
+	run redis_incr "$PRELOAD"
+	[ "$output" = "counter=3 unknown=0" ]
+	[ "$(grep -c 'closewait blocked' "$SCRATCH/client.log")" -eq 2 ]
 }

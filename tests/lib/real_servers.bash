@@ -64,3 +64,14 @@ wait_listening() {
 	return 1
 }
 
+
+# redis_server_bin: Debian's redis server. redis-tools ships it as redis-check-rdb (it acts as the
+# server unless called check-rdb); the redis-server package adds only the name and a system service,
+# so a link under that name in $SCRATCH serves where only redis-tools is installed.
+redis_server_bin() {
+	if command -v redis-server >/dev/null 2>&1; then
+		command -v redis-server
+	else
+		ln -sf "$(command -v redis-check-rdb)" "$SCRATCH/redis-server" && echo "$SCRATCH/redis-server"
+	fi
+}
