@@ -5,28 +5,17 @@
  * the main thread forks FORKS children one after another; each child listens once, so logs one line,
  * and exits. With TCPRARE_LOG=...%p each child has a log file of its own, which the test reads.
  * Prints "forked N". alarm(60) bounds it. */
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "listen_once.h"
 
 #define THREADS 4
 
 static int stop;
-
-static void listen_once(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int s = socket(AF_INET, SOCK_STREAM, 0);
-	if (s < 0)
-		return;
-	if (bind(s, (struct sockaddr *)&a, sizeof(a)) == 0)
-		listen(s, 1);
-	close(s);
-}
 
 static void *logger(void *unused)
 {

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "listen_once.h"
 #include "socket_count.h"
 
 #define THREADS 4
@@ -49,17 +50,6 @@ static int find(const char *path, int *on_path, int *others)
 	if (d)
 		closedir(d);
 	return found;
-}
-
-static void listen_once(void)
-{
-	int s = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	if (s < 0)
-		return;
-	if (bind(s, (struct sockaddr *)&a, sizeof(a)) == 0)
-		listen(s, 1);
-	close(s);
 }
 
 static void *logger(void *unused)
