@@ -23,31 +23,8 @@ teardown() {
 
 # start_nginx_413: nginx with its default lingering close, refusing any request body over 1 KB.
 start_nginx_413() {
-	local user=""
-	[ "$(id -u)" != 0 ] || user="user root;"
 	PORT=$(free_port)
-	mkdir -p "$SCRATCH/temp"
-	cat >"$SCRATCH/nginx.conf" <<-EOF
-		daemon off;
-		master_process off;
-		$user
-		error_log stderr;
-		pid $SCRATCH/nginx.pid;
-		events { }
-		http {
-			access_log off;
-			client_max_body_size 1k;
-			client_body_temp_path $SCRATCH/temp/body;
-			proxy_temp_path $SCRATCH/temp/proxy;
-			fastcgi_temp_path $SCRATCH/temp/fastcgi;
-			uwsgi_temp_path $SCRATCH/temp/uwsgi;
-			scgi_temp_path $SCRATCH/temp/scgi;
-			server {
-				listen 127.0.0.1:$PORT;
-				location / { proxy_pass http://127.0.0.1:9; }
-			}
-		}
-	EOF
+	nginx_conf "master_process off;" "client_max_body_size 1k;" "proxy_pass http://127.0.0.1:9;"
 	start_server nginx "$(command -v nginx || echo /usr/sbin/nginx)" -p "$SCRATCH" -c "$SCRATCH/nginx.conf" -e stderr
 	wait_listening "$PORT"
 }

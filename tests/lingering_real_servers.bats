@@ -40,34 +40,11 @@ count_log() {
 # start_nginx: one worker, static files from $SCRATCH/www (file.bin: 100 KB), lingering on, each
 # process logging to its own file. lingering_close off: nginx just closes, and the library lingers.
 start_nginx() {
-	local user=""
-	[ "$(id -u)" != 0 ] || user="user root;" # the worker reads $SCRATCH and writes its log there
 	PORT=$(free_port)
-	mkdir -p "$SCRATCH/www" "$SCRATCH/temp"
+	mkdir -p "$SCRATCH/www"
 	head -c 100000 /dev/urandom >"$SCRATCH/www/file.bin"
-	cat >"$SCRATCH/nginx.conf" <<-EOF
-		daemon off;
-		master_process on;
-		worker_processes 1;
-		$user
-		error_log stderr;
-		pid $SCRATCH/nginx.pid;
-		events { }
-		http {
-			access_log off;
-			lingering_close off;
-			keepalive_requests 50;
-			client_body_temp_path $SCRATCH/temp/body;
-			proxy_temp_path $SCRATCH/temp/proxy;
-			fastcgi_temp_path $SCRATCH/temp/fastcgi;
-			uwsgi_temp_path $SCRATCH/temp/uwsgi;
-			scgi_temp_path $SCRATCH/temp/scgi;
-			server {
-				listen 127.0.0.1:$PORT;
-				location / { root $SCRATCH/www; }
-			}
-		}
-	EOF
+	nginx_conf "master_process on; worker_processes 1;" "lingering_close off; keepalive_requests 50;" \
+		"root $SCRATCH/www;"
 	local nginx
 	nginx=$(command -v nginx || echo /usr/sbin/nginx)
 	start_server nginx env LD_PRELOAD="$PRELOAD" TCPRARE_LINGER=on TCPRARE_SUMMARY=on \

@@ -75,3 +75,33 @@ redis_server_bin() {
 		ln -sf "$(command -v redis-check-rdb)" "$SCRATCH/redis-server" && echo "$SCRATCH/redis-server"
 	fi
 }
+
+# nginx_conf MAIN HTTP LOCATION: writes $SCRATCH/nginx.conf for one server on 127.0.0.1:$PORT, in the
+# foreground, with its pid, temporary files and error log (stderr) kept in $SCRATCH. MAIN, HTTP and
+# LOCATION are directives for the main context, the http block and `location /`.
+nginx_conf() {
+	local user=""
+	[ "$(id -u)" != 0 ] || user="user root;" # the worker reads $SCRATCH and writes its files there
+	mkdir -p "$SCRATCH/temp"
+	cat >"$SCRATCH/nginx.conf" <<-EOF
+		daemon off;
+		$1
+		$user
+		error_log stderr;
+		pid $SCRATCH/nginx.pid;
+		events { }
+		http {
+			access_log off;
+			$2
+			client_body_temp_path $SCRATCH/temp/body;
+			proxy_temp_path $SCRATCH/temp/proxy;
+			fastcgi_temp_path $SCRATCH/temp/fastcgi;
+			uwsgi_temp_path $SCRATCH/temp/uwsgi;
+			scgi_temp_path $SCRATCH/temp/scgi;
+			server {
+				listen 127.0.0.1:$PORT;
+				location / { $3 }
+			}
+		}
+	EOF
+}
