@@ -36,6 +36,9 @@ static void reject(const char *name, const char *value, const char *expected, co
 	shown[i] = '\0';
 	log_problem((const char *[]){"tcprare: ", name, "=", shown, value[i] ? "..." : "",
 				     " is not valid: expected ", expected, "; using ", fallback, NULL});
+	/* Said once: the programs this one starts would each say it again (a script may start dozens),
+	 * and without it they keep the same default. */
+	unsetenv(name);
 }
 
 /* A whole decimal number in [min, max]: no sign, no spaces, no suffix (atoi would take "5s" as 5). */
@@ -161,7 +164,9 @@ static void load_ports(void)
 {
 	const char *v = setting("TCPRARE_PORTS");
 	if (v && !parse_ports(v)) {
-		config.port_ranges = 0;
+		/* Not even the items before the bad one: the same struct as with the variable unset. */
+		memcpy(config.ports, defaults.ports, sizeof(config.ports));
+		config.port_ranges = defaults.port_ranges;
 		reject("TCPRARE_PORTS", v, "ports or ranges such as 80,8000-8100 (1 to 65535, at most 32 items)",
 		       "every port");
 	}

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -308,6 +309,7 @@ void log_open(void)
 		const char *reason = strerror(errno);
 		log_problem((const char *[]){"tcprare: TCPRARE_LOG=", config.log_path, " cannot be opened (",
 					     reason, "): expected a writable file; using stderr", NULL});
+		unsetenv("TCPRARE_LOG"); /* said once, as config.c does for a bad value */
 		dest = LOG_AUTO;
 	}
 	if (dest == LOG_AUTO)

@@ -71,6 +71,16 @@ expect_rejected() {
 	[[ "$stderr" == "tcprare: TCPRARE_LOG=/nonexistent/dir/tcprare.log cannot be opened (No such file or directory)"* ]]
 }
 
+@test "a bad value is named once, not again by every program the host starts, which keep the default too" {
+	local starts='sh -c "echo child: \${TCPRARE_SUMMARY-unset} \${TCPRARE_LOG-unset}"; echo parent'
+	run --separate-stderr env TCPRARE_SUMMARY=1 LD_PRELOAD="$PRELOAD" sh -c "$starts"
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[ "$output" = "$(printf 'child: unset unset\nparent')" ]
+	run --separate-stderr env TCPRARE_LOG=/nonexistent/dir/tcprare.log LD_PRELOAD="$PRELOAD" sh -c "$starts"
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[ "$output" = "$(printf 'child: unset unset\nparent')" ]
+}
+
 @test "control characters in a bad value are not echoed to the terminal" {
 	run --separate-stderr env TCPRARE_CLOSEWAIT=$'o\e[2Jn\nx' LD_PRELOAD="$PRELOAD" sh -c 'exit 0'
 	[ "${#stderr_lines[@]}" -eq 1 ]
