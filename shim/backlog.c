@@ -136,6 +136,13 @@ void backlog_check_queue(int listener)
 	errno = saved;
 }
 
+void backlog_after_fork_child(void)
+{
+	/* The child has not listened: the namespace's overflows since the parent did are the parent's
+	 * to report, and a child that listens counts from then on. */
+	__atomic_store_n(&overflows_at_first_listen, 0, __ATOMIC_RELAXED);
+}
+
 long long backlog_netns_overflows(void)
 {
 	long long first = __atomic_load_n(&overflows_at_first_listen, __ATOMIC_RELAXED) - 1;

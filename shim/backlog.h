@@ -18,3 +18,5 @@ void backlog_report(int fd, const struct listen_plan *plan);
 void backlog_check_queue(int listener);
 /* ListenOverflows of this network namespace since this process first listened; -1 if it never did. */
 long long backlog_netns_overflows(void);
+/* In a forked child: its summary reports the overflows only from its own first listen() on. */
+void backlog_after_fork_child(void);

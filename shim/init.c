@@ -20,6 +20,7 @@ static void after_fork_in_child(void)
 	fdstate_note_fork(true);
 	ownfd_after_fork_child();
 	log_after_fork_child();
+	backlog_after_fork_child();
 	linger_after_fork_child();
 }
 
