@@ -24,6 +24,7 @@
 #define DRAIN_ROUNDS 16     /* reads per socket and wakeup, so that one fast sender cannot starve the rest */
 #define DOORBELL UINT32_MAX /* epoll data of the doorbell, as slot numbers are for sockets */
 #define START_WAIT_YIELDS 10000 /* a close waiting for another thread to start the drain: a few ms */
+#define IDLE_CLOSE_MS 1000  /* a peer silent this long is not sending: the guard's default threshold */
 
 /* A lingering socket. The closing thread claims a slot and publishes the socket in one atomic store,
  * so that a forked child can tell, with one fstat, which of its descriptors are copies of lingering
@@ -185,9 +186,21 @@ static bool linger_option_set(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_LINGER, &option, &len) != 0 || option.l_onoff;
 }
 
+/* An idle close, such as a server's idle timeout: nothing unread, nothing from the peer for a second,
+ * everything we sent acknowledged. A plain close loses nothing of ours then, and its FIN tells the
+ * peer at once; a lingering one would read and throw away what the peer sends next, for up to
+ * TCPRARE_LINGER_MS, where after a plain close the peer's writes fail (the second one, or with
+ * tcprare's guard the first) and its own error path runs. */
+static bool idle_close(int fd, const struct tcp_info *info, int unread)
+{
+	int unacknowledged; /* TIOCOUTQ is SIOCOUTQ on a socket: sent but not acknowledged, or not sent */
+	return unread == 0 && info->tcpi_last_data_recv >= IDLE_CLOSE_MS && ioctl(fd, TIOCOUTQ, &unacknowledged) == 0 &&
+	       unacknowledged == 0;
+}
+
 /* Would close() now lose data? Yes with unread input (the kernel answers it with RST), and while the
- * peer may still send (what arrives after the close is answered with RST too). Once the peer's FIN
- * is in and nothing is left unread, a plain close is a clean one. */
+ * peer may still send (what arrives after the close is answered with RST too), unless the connection
+ * is idle. Once the peer's FIN is in and nothing is left unread, a plain close is a clean one. */
 static bool close_would_reset(int fd, int *unread)
 {
 	struct tcp_info info;
@@ -199,7 +212,7 @@ static bool close_would_reset(int fd, int *unread)
 	case TCP_ESTABLISHED:
 	case TCP_FIN_WAIT1:
 	case TCP_FIN_WAIT2:
-		return true;
+		return !idle_close(fd, &info, *unread);
 	case TCP_CLOSE_WAIT:
 	case TCP_CLOSING:
 	case TCP_LAST_ACK:

@@ -271,3 +271,31 @@ cut_short() {
 	[ "$output" = "$expected" ]
 	! grep -q 'linger' "$BATS_TEST_TMPDIR/stderr"
 }
+
+# idle_close: a server answers a request, then closes the connection after 1.2 s of quiet (its idle
+# timeout); 100 ms later its client writes three times, 100 ms apart. Prints each write's fate. The
+# client's own guard is off: this is about the server's close.
+idle_close() {
+	TCPRARE_CLOSEWAIT=off "$@" /usr/bin/python3 -c '
+import errno, socket, time
+l = socket.create_server(("127.0.0.1", 0)); c = socket.create_connection(l.getsockname())
+s = l.accept()[0]; c.sendall(b"request"); s.recv(100); s.sendall(b"answer"); c.recv(100)
+time.sleep(1.2); s.close()
+time.sleep(0.1)
+fates = []
+for _ in range(3):
+    try:
+        c.send(b"more"); fates.append("sent")
+    except OSError as e:
+        fates.append(errno.errorcode[e.errno])
+    time.sleep(0.1)
+print(" ".join(fates))' 2>"$BATS_TEST_TMPDIR/stderr"
+}
+
+@test "a server's close of a connection idle for a second is a plain one, so the client's later writes fail instead of vanishing into a drain" {
+	run idle_close
+	[ "$output" = "sent EPIPE EPIPE" ]     # the first is lost, the peer's RST fails the rest
+	TCPRARE_LINGER=on run idle_close with_tcprare
+	[ "$output" = "sent EPIPE EPIPE" ]     # a linger would have read and dropped all three
+	! grep -q 'linger' "$BATS_TEST_TMPDIR/stderr"
+}
