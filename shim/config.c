@@ -7,7 +7,6 @@
 #include <strings.h>
 #include <sys/auxv.h>
 
-#define CLOSEWAIT_IDLE_MS_DEFAULT 1000 /* idle timeouts are seconds; half-closes come with the talk */
 #define LINGER_MS_DEFAULT 30000     /* nginx's lingering_time and Apache's total: 30 s */
 #define LINGER_IDLE_MS_DEFAULT 5000 /* nginx's lingering_timeout (Apache waits 2 s per read) */
 #define TEXT(x) #x

@@ -12,6 +12,9 @@ enum log_format { LOG_TEXT, LOG_JSON };
 
 #define MAX_PORT_RANGES 32
 #define LINGER_MAX_LIMIT 16384 /* sockets lingering at once, at most */
+/* A connection quiet this long is idle: idle timeouts are seconds, half-closes come with the talk.
+ * The guard's default threshold, and when lingering takes a peer for one that is not sending. */
+#define CLOSEWAIT_IDLE_MS_DEFAULT 1000
 
 struct config {
 	enum mode closewait;

@@ -24,7 +24,6 @@
 #define DRAIN_ROUNDS 16     /* reads per socket and wakeup, so that one fast sender cannot starve the rest */
 #define DOORBELL UINT32_MAX /* epoll data of the doorbell, as slot numbers are for sockets */
 #define START_WAIT_YIELDS 10000 /* a close waiting for another thread to start the drain: a few ms */
-#define IDLE_CLOSE_MS 1000  /* a peer silent this long is not sending: the guard's default threshold */
 
 /* A lingering socket. The closing thread claims a slot and publishes the socket in one atomic store,
  * so that a forked child can tell, with one fstat, which of its descriptors are copies of lingering
@@ -194,8 +193,8 @@ static bool linger_option_set(int fd)
 static bool idle_close(int fd, const struct tcp_info *info, int unread)
 {
 	int unacknowledged; /* TIOCOUTQ is SIOCOUTQ on a socket: sent but not acknowledged, or not sent */
-	return unread == 0 && info->tcpi_last_data_recv >= IDLE_CLOSE_MS && ioctl(fd, TIOCOUTQ, &unacknowledged) == 0 &&
-	       unacknowledged == 0;
+	return unread == 0 && info->tcpi_last_data_recv >= CLOSEWAIT_IDLE_MS_DEFAULT &&
+	       ioctl(fd, TIOCOUTQ, &unacknowledged) == 0 && unacknowledged == 0;
 }
 
 /* Would close() now lose data? Yes with unread input (the kernel answers it with RST), and while the

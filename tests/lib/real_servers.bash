@@ -64,7 +64,6 @@ wait_listening() {
 	return 1
 }
 
-
 # redis_server_bin: Debian's redis server. redis-tools ships it as redis-check-rdb (it acts as the
 # server unless called check-rdb); the redis-server package adds only the name and a system service,
 # so a link under that name in $SCRATCH serves where only redis-tools is installed.
