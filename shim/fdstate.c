@@ -1,7 +1,7 @@
 #include "fdstate.h"
+#include "process.h"
 #include "real.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -117,6 +117,14 @@ bool fdstate_adopt(int fd, enum fd_origin origin)
 	return tcp;
 }
 
+static bool adopt_listed(int dir, const char *name, long fd, void *ctx)
+{
+	(void)name, (void)ctx;
+	if (fd != dir && fd <= 0x7fffffff)
+		fdstate_adopt((int)fd, FD_INHERITED);
+	return true;
+}
+
 void fdstate_adopt_inherited(void)
 {
 	int saved = errno;
@@ -124,22 +132,10 @@ void fdstate_adopt_inherited(void)
 	if (dir < 0) {
 		for (int fd = 0; fd < 1024; fd++) /* no /proc: probe the usual range */
 			fdstate_adopt(fd, FD_INHERITED);
-		errno = saved;
-		return;
+	} else {
+		process_each_numbered(dir, adopt_listed, NULL);
+		real.close(dir);
 	}
-	char buf[4096];
-	long n;
-	while ((n = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0) {
-		for (long off = 0; off < n;) {
-			struct dirent64 *d = (struct dirent64 *)(buf + off);
-			off += d->d_reclen;
-			char *end;
-			long fd = strtol(d->d_name, &end, 10);
-			if (*end == '\0' && end != d->d_name && fd != dir && fd <= 0x7fffffff)
-				fdstate_adopt((int)fd, FD_INHERITED);
-		}
-	}
-	real.close(dir);
 	errno = saved;
 }
 
@@ -176,6 +172,13 @@ void fdstate_mark_shared(int fd)
 	struct fd_entry *e = fdstate_entry(fd);
 	if (e)
 		update_flags(e, 0, FLAG_SHARED);
+}
+
+bool fdstate_writing(int fd)
+{
+	struct fd_entry *e = entry(fd, false); /* forgotten by now: read the number's counter as it is */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return e && __atomic_load_n(&e->writers, __ATOMIC_SEQ_CST) != 0;
 }
 
 void fdstate_forget(int fd)

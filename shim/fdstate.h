@@ -65,6 +65,16 @@ struct write_note {
  * into the guard, which every write on a tracked socket calls. */
 static inline bool fdstate_note_write(int fd, struct write_note *note);
 
+/* A write on fd enters the kernel, which keeps the socket open until it returns, even if another
+ * thread closes fd meanwhile. Counted per number until fdstate_write_ends(), so that a lingering close
+ * can see it; returns what to pass to fdstate_write_ends(). Inline (below): every write asks. */
+static inline struct fd_entry *fdstate_write_starts(int fd);
+static inline void fdstate_write_ends(struct fd_entry *writing);
+/* Is a write on this number in the kernel? Reads the number's counter even once its entry is
+ * forgotten: after the program's close() of it, this sees every write that got the socket before
+ * the close (a full barrier orders the two). */
+bool fdstate_writing(int fd);
+
 void fdstate_forget(int fd);
 void fdstate_forget_range(unsigned int first, unsigned int last);
 /* newfd now names oldfd's socket: both are shared from here on. */
@@ -117,6 +127,7 @@ struct fd_entry {
 	uint32_t log_suppressed;
 	uint32_t queue_full_seen; /* listeners: accepts that found the accept queue full */
 	uint32_t queue_check_ms;  /* listeners: when an accept last looked at the queue */
+	uint32_t writers;         /* writes in the kernel on this number now (counted with lingering on) */
 };
 
 extern struct fd_entry *fdstate_pages[FDSTATE_MAX_FD / FDSTATE_PAGE_ENTRIES];
@@ -151,4 +162,18 @@ static inline bool fdstate_note_write(int fd, struct write_note *note)
 		__atomic_store_n(&e->last_write_ms, now, __ATOMIC_RELAXED);
 	note->idle_ms = now - last; /* huge if another thread wrote after our clock read: one look more */
 	return true;
+}
+
+static inline struct fd_entry *fdstate_write_starts(int fd)
+{
+	struct fd_entry *e = fdstate_entry(fd);
+	if (e) /* sequentially consistent: before the kernel looks the number up */
+		__atomic_add_fetch(&e->writers, 1, __ATOMIC_SEQ_CST);
+	return e;
+}
+
+static inline void fdstate_write_ends(struct fd_entry *writing)
+{
+	if (writing) /* the entry's page is never unmapped, so it is still there */
+		__atomic_sub_fetch(&writing->writers, 1, __ATOMIC_RELEASE);
 }

@@ -1,8 +1,10 @@
-/* Hooks on the data path. Writes ask the CLOSE_WAIT guard first; reads note EOF, so that the guard
- * knows when the program itself has seen the peer finish. Nothing here allocates, locks or logs on
+/* Hooks on the data path. Writes ask the CLOSE_WAIT guard first, and with lingering on are counted
+ * while in the kernel; reads note EOF, so that the guard knows when the program itself has seen the
+ * peer finish. Nothing here allocates, locks or logs on
  * the pass-through path, and errno is as libc left it. */
 #include "closewait.h"
 #include "fdstate.h"
+#include "linger.h"
 #include "real.h"
 
 #include <stdbool.h>
@@ -106,39 +108,43 @@ INTERPOSED ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, in
 
 /* --- writes: each asks the guard, then writes --- */
 
+/* CALL, unless the CLOSE_WAIT guard refuses it (then -1, errno EPIPE); counted while it is in the
+ * kernel, for a lingering close in another thread (see linger_write_starts). The rest are the
+ * fields of the write's struct write_size, for the guard's log. */
+#define GUARDED_WRITE(fd, flags, call, ...)                                                           \
+	({                                                                                            \
+		__typeof__(call) result_ = -1;                                                        \
+		if (!(closewait_watches(fd) && closewait_refuses((fd), (flags), &(struct write_size){__VA_ARGS__}))) {           \
+			struct fd_entry *writing_ = linger_write_starts(fd);                          \
+			result_ = (call);                                                             \
+			linger_write_ends(writing_);                                                  \
+		}                                                                                     \
+		result_;                                                                              \
+	})
+
 INTERPOSED ssize_t write(int fd, const void *buf, size_t n)
 {
-	if (closewait_watches(fd) && closewait_refuses(fd, 0, &(struct write_size){.len = n}))
-		return -1;
-	return real.write(fd, buf, n);
+	return GUARDED_WRITE(fd, 0, real.write(fd, buf, n), .len = n);
 }
 
 INTERPOSED ssize_t writev(int fd, const struct iovec *iov, int n)
 {
-	if (closewait_watches(fd) && closewait_refuses(fd, 0, &(struct write_size){.iov = iov, .iovcnt = n}))
-		return -1;
-	return real.writev(fd, iov, n);
+	return GUARDED_WRITE(fd, 0, real.writev(fd, iov, n), .iov = iov, .iovcnt = n);
 }
 
 INTERPOSED ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-	if (closewait_watches(fd) && closewait_refuses(fd, flags, &(struct write_size){.len = n}))
-		return -1;
-	return real.send(fd, buf, n, flags);
+	return GUARDED_WRITE(fd, flags, real.send(fd, buf, n, flags), .len = n);
 }
 
 INTERPOSED ssize_t sendto(int fd, const void *buf, size_t n, int flags, const_sockaddr_arg addr, socklen_t len)
 {
-	if (closewait_watches(fd) && closewait_refuses(fd, flags, &(struct write_size){.len = n}))
-		return -1;
-	return real.sendto(fd, buf, n, flags, addr, len);
+	return GUARDED_WRITE(fd, flags, real.sendto(fd, buf, n, flags, addr, len), .len = n);
 }
 
 INTERPOSED ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	if (closewait_watches(fd) && closewait_refuses(fd, flags, &(struct write_size){.msg = msg}))
-		return -1;
-	ssize_t sent = real.sendmsg(fd, msg, flags);
+	ssize_t sent = GUARDED_WRITE(fd, flags, real.sendmsg(fd, msg, flags), .msg = msg);
 	if (sent >= 0)
 		note_passed_fds(msg, false);
 	return sent;
@@ -146,9 +152,7 @@ INTERPOSED ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 INTERPOSED int sendmmsg(int fd, struct mmsghdr *msgs, unsigned int n, sendmmsg_flags flags)
 {
-	if (closewait_watches(fd) && closewait_refuses(fd, (int)flags, &(struct write_size){.msgs = msgs, .nmsgs = n}))
-		return -1;
-	int sent = real.sendmmsg(fd, msgs, n, flags);
+	int sent = GUARDED_WRITE(fd, (int)flags, real.sendmmsg(fd, msgs, n, flags), .msgs = msgs, .nmsgs = n);
 	for (int i = 0; i < sent; i++)
 		note_passed_fds(&msgs[i].msg_hdr, false);
 	return sent;
@@ -156,9 +160,7 @@ INTERPOSED int sendmmsg(int fd, struct mmsghdr *msgs, unsigned int n, sendmmsg_f
 
 INTERPOSED ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 {
-	if (closewait_watches(out_fd) && closewait_refuses(out_fd, 0, &(struct write_size){.len = count}))
-		return -1;
-	return real.sendfile(out_fd, in_fd, offset, count);
+	return GUARDED_WRITE(out_fd, 0, real.sendfile(out_fd, in_fd, offset, count), .len = count);
 }
 
 #if defined(__GLIBC__) && defined(__LP64__)

@@ -6,6 +6,7 @@
 #include "linger.h"
 #include "log.h"
 #include "ownfd.h"
+#include "process.h"
 #include "real.h"
 
 #include <pthread.h>
@@ -18,6 +19,7 @@ static void after_fork_in_parent(void)
 static void after_fork_in_child(void)
 {
 	fdstate_note_fork(true);
+	process_note_self();
 	ownfd_after_fork_child();
 	log_after_fork_child();
 	backlog_after_fork_child();
@@ -27,6 +29,7 @@ static void after_fork_in_child(void)
 __attribute__((constructor)) static void tcprare_load(void)
 {
 	real_resolve();
+	process_note_self();
 	config_load();
 	log_open();
 	fdstate_adopt_inherited();

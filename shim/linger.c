@@ -2,6 +2,7 @@
 #include "epollset.h"
 #include "log.h"
 #include "ownfd.h"
+#include "process.h"
 #include "real.h"
 
 #include <errno.h>
@@ -235,6 +236,8 @@ static bool hand_over(int fd, uint32_t inode, int unread)
 	/* closefrom() may have closed our doorbell: never write into what has its number now. */
 	if (!drain_running(false) || !ownfd_intact(&doorbell_write))
 		return skip(fd, "thread");
+	if (LOAD(in_use) >= capacity)
+		return skip(fd, "limit");
 	if (!epollset_remove_everywhere(fd))
 		return skip(fd, "epoll_instances");
 	int copy = real.fcntl(fd, F_DUPFD_CLOEXEC, LOAD(private_floor));
@@ -244,21 +247,28 @@ static bool hand_over(int fd, uint32_t inode, int unread)
 	}
 	if (copy < 0)
 		return skip(fd, "descriptors");
-	int slot = claim(copy, inode);
-	if (slot < 0) {
-		real.close(copy);
-		return skip(fd, "limit");
-	}
 	/* The copy is ours: the program's close() and dup() see it as an unused number (linger_holds). */
 	fdstate_copy(fd, copy);
 	fdstate_set_origin(copy, FD_LINGERING);
-	struct doorbell_message m = {.slot = (uint32_t)slot, .program_fd = fd, .unread = unread};
+	struct doorbell_message m = {.program_fd = fd, .unread = unread};
 	if (log_enabled())
 		socket_addresses_read(fd, &m.addresses);
 	fdstate_forget(fd);
 	real.close(fd);
+	/* Only now that the program's number is gone: a write another thread started before the close
+	 * holds the socket open until it is done, and a shutdown would cut it short; then ours is the
+	 * plain close the program asked for. (A claimed slot is the drain thread's to act on.) */
+	int slot = -1;
+	const char *plain = fdstate_writing(fd) ? "writing" : (slot = claim(copy, inode)) < 0 ? "limit" : NULL;
+	if (plain) {
+		fdstate_forget(copy);
+		real.close(copy);
+		LOG_EVENT_AT(EV_LINGER_SKIPPED, fd, &m.addresses, FIELD_TEXT("reason", plain));
+		return true;
+	}
 	/* Only now: the drain thread must find the copy the socket's last descriptor, or closing it
 	 * would leave the socket, and its registration in the drain's epoll set, alive. */
+	m.slot = (uint32_t)slot;
 	ring(&m);
 	return true;
 }
@@ -278,6 +288,14 @@ bool linger_holds(int fd)
 	return fdstate_get(fd, &facts) && facts.origin == FD_LINGERING && fdstate_still_same(fd);
 }
 
+/* Is the socket open in another process, made where no hook saw it (see process.h)? Asked only
+ * when a close is about to linger, and before anything is done to the socket or the epoll sets it
+ * shares with them. */
+static bool held_elsewhere(uint32_t inode)
+{
+	return process_is_unseen_child() || process_descendant_holds(inode);
+}
+
 bool linger_close(int fd)
 {
 	struct fd_facts facts;
@@ -291,10 +309,15 @@ bool linger_close(int fd)
 	bool taken = false;
 	if (fdstate_still_same(fd) && config_ports_cover(fd) && !linger_option_set(fd) &&
 	    close_would_reset(fd, &unread)) {
-		if (config.linger == MODE_ON)
+		if (config.linger != MODE_ON) {
+			if (unread > 0)
+				LOG_EVENT(EV_LINGER_OBSERVED, fd, FIELD_NUM("unread", unread));
+		} else if (fdstate_writing(fd)) /* looked at again after the close, see hand_over() */
+			skip(fd, "writing");
+		else if (held_elsewhere(facts.inode))
+			skip(fd, "shared");
+		else
 			taken = hand_over(fd, facts.inode, unread);
-		else if (unread > 0)
-			LOG_EVENT(EV_LINGER_OBSERVED, fd, FIELD_NUM("unread", unread));
 	}
 	errno = saved;
 	return taken;

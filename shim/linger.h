@@ -14,6 +14,18 @@ static inline bool linger_watches(int fd)
 	return config.linger != MODE_OFF && fdstate_is_tracked(fd);
 }
 
+/* A write on fd enters the kernel: with lingering on it is counted until linger_write_ends(), so that
+ * a close from another thread meanwhile is a plain one. The kernel keeps the socket open for that
+ * write and sends everything it writes; a shutdown() would cut it short. */
+static inline struct fd_entry *linger_write_starts(int fd)
+{
+	return config.linger == MODE_ON ? fdstate_write_starts(fd) : NULL;
+}
+static inline void linger_write_ends(struct fd_entry *writing)
+{
+	fdstate_write_ends(writing);
+}
+
 /* After connect() or accept() made a connection: starts the drain thread, if lingering is on and it
  * is not running yet, so that close() never has to. */
 void linger_prepare(void);

@@ -134,6 +134,42 @@ cut_short() {
 	! grep -q 'linger' "$BATS_TEST_TMPDIR/server.err"
 }
 
+# Must not harm: _Fork(), glibc's clone() and the fork and clone system calls run no fork handlers,
+# so the table does not know the child holds the socket. The close finds out for itself (the child's
+# descriptors in /proc) and is a plain one; the child answers on. With the landed code of tcprare
+# 0.1.0 the parent's close drained the child's request and shut the socket down: 0 bytes arrived.
+@test "a fork-per-connection server whose child is made without fork handlers answers whole with lingering on" {
+	local maker
+	for maker in _Fork clone sys_fork sys_clone sys_clone3; do
+		run "$PROGS/linger_sharing" "$maker"
+		[ "$output" = "$(printf 'client got=1048576 end=eof\nchild write=ok')" ]
+		TCPRARE_LINGER=on run logged "$PROGS/linger_sharing" "$maker"
+		[ "$output" = "$(printf 'client got=1048576 end=eof\nchild write=ok')" ]
+		grep -q 'linger skipped .* reason=shared$' "$BATS_TEST_TMPDIR/stderr"
+		! grep -q 'linger started' "$BATS_TEST_TMPDIR/stderr"
+	done
+}
+
+# A child that holds nothing of the connection does not stop the close from lingering.
+@test "a server with a child of its own still lingers on the connections the child does not hold" {
+	run "$PROGS/linger_sharing" bystander
+	[ "${lines[1]}" = "client got=100000 end=ECONNRESET" ]
+	TCPRARE_LINGER=on run logged "$PROGS/linger_sharing" bystander
+	[ "${lines[1]}" = "client got=100000 end=eof" ]
+	grep -q 'linger started' "$BATS_TEST_TMPDIR/stderr"
+}
+
+# Linux keeps a socket open while a write that started before its close() is in the kernel: the
+# peer gets all of it. A lingering close's shutdown() would cut that write short (the landed code
+# delivered about 4 of the 8 MiB, then EOF); the library sees the write and closes plainly.
+@test "a close while another thread is still writing lets that write finish whole with lingering on" {
+	run "$PROGS/linger_sharing" writer
+	[ "$output" = "$(printf 'client got=8388608 end=eof\nwriter wrote=8388608')" ]
+	TCPRARE_LINGER=on run logged "$PROGS/linger_sharing" writer
+	[ "$output" = "$(printf 'client got=8388608 end=eof\nwriter wrote=8388608')" ]
+	grep -q 'linger skipped .* reason=writing$' "$BATS_TEST_TMPDIR/stderr"
+}
+
 @test "a close the program made abortive with SO_LINGER {1, 0} still sends RST" {
 	run probe nolinger
 	[ "${lines[2]}" = "peer got=1000 end=ECONNRESET" ]
