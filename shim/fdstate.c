@@ -70,6 +70,7 @@ static bool track(int fd, uint32_t ino, uint32_t flags, uint32_t gen, uint32_t l
 	STORE(e->log_suppressed, 0);
 	STORE(e->queue_full_seen, 0);
 	STORE(e->queue_check_ms, 0);
+	STORE(e->generation, LOAD(e->generation) + 1);
 	__atomic_store_n(&e->ino, ino, __ATOMIC_RELEASE);
 	return true;
 }
@@ -174,11 +175,11 @@ void fdstate_mark_shared(int fd)
 		update_flags(e, 0, FLAG_SHARED);
 }
 
-bool fdstate_writing(int fd)
+bool fdstate_writing(int fd, uint32_t generation)
 {
-	struct fd_entry *e = entry(fd, false); /* forgotten by now: read the number's counter as it is */
+	struct fd_entry *e = entry(fd, false); /* forgotten by now: read the counter as it is */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return e && __atomic_load_n(&e->writers, __ATOMIC_SEQ_CST) != 0;
+	return e && __atomic_load_n(&e->writers[generation & 1], __ATOMIC_SEQ_CST) != 0;
 }
 
 void fdstate_forget(int fd)
@@ -214,11 +215,27 @@ void fdstate_copy(int oldfd, int newfd)
 	errno = saved;
 }
 
+/* In a forked child, the writes other threads of the parent had in the kernel are not the child's:
+ * those threads do not exist here, and their counts would keep its closes from lingering for good.
+ * Only entries with a count are written to, so the child copies few pages, if any. */
+static void forget_parent_writes(void)
+{
+	for (unsigned int p = 0; p < FDSTATE_MAX_FD / FDSTATE_PAGE_ENTRIES; p++) {
+		struct fd_entry *page = __atomic_load_n(&fdstate_pages[p], __ATOMIC_ACQUIRE);
+		for (unsigned int i = 0; page && i < FDSTATE_PAGE_ENTRIES; i++)
+			for (int parity = 0; parity < 2; parity++)
+				if (LOAD(page[i].writers[parity]))
+					STORE(page[i].writers[parity], 0);
+	}
+}
+
 void fdstate_note_fork(bool in_child)
 {
 	__atomic_add_fetch(&fork_generation, 1, __ATOMIC_RELAXED);
-	if (in_child) /* the child's summary counts the sockets it opened, accepted or received itself */
+	if (in_child) { /* the child's summary counts the sockets it opened, accepted or received itself */
 		__atomic_store_n(&sockets_seen, 0, __ATOMIC_RELAXED);
+		forget_parent_writes();
+	}
 }
 
 void fdstate_note_spawn(bool with_file_actions)
@@ -250,6 +267,7 @@ bool fdstate_get(int fd, struct fd_facts *facts)
 		.shut_wr = flags & FLAG_SHUT_WR,
 		.peer_closed = flags & FLAG_PEER_CLOSED,
 		.last_write_ms = LOAD(e->last_write_ms),
+		.generation = LOAD(e->generation),
 	};
 	return true;
 }

@@ -32,6 +32,7 @@ struct fd_facts {
 	bool shut_rd, shut_wr; /* the program called shutdown() */
 	bool peer_closed;     /* the guard found that the peer closed the idle connection: for good */
 	uint32_t last_write_ms; /* monotonic, see fdstate_now_ms(); creation time until the first write */
+	uint32_t generation;  /* of the number: see struct fd_entry */
 };
 
 /* Monotonic milliseconds (coarse clock, ~5 ns), wrapping every 49 days: compare by subtraction. */
@@ -66,22 +67,23 @@ struct write_note {
 static inline bool fdstate_note_write(int fd, struct write_note *note);
 
 /* A write on fd enters the kernel, which keeps the socket open until it returns, even if another
- * thread closes fd meanwhile. Counted per number until fdstate_write_ends(), so that a lingering close
- * can see it; returns what to pass to fdstate_write_ends(). Inline (below): every write asks. */
-static inline struct fd_entry *fdstate_write_starts(int fd);
-static inline void fdstate_write_ends(struct fd_entry *writing);
-/* Is a write on this number in the kernel? Reads the number's counter even once its entry is
- * forgotten: after the program's close() of it, this sees every write that got the socket before
- * the close (a full barrier orders the two). */
-bool fdstate_writing(int fd);
+ * thread closes fd meanwhile. Counted until fdstate_write_ends(), so that a lingering close can see it;
+ * returns what to pass to fdstate_write_ends(). Inline (below): every write asks. */
+static inline uint32_t *fdstate_write_starts(int fd);
+static inline void fdstate_write_ends(uint32_t *writing);
+/* Is a write on the socket that had this number and generation (struct fd_facts) in the kernel? Reads
+ * the counter even once the entry is forgotten: after the program's close() of the number, this sees
+ * every write that got the socket before the close (a full barrier orders the two). */
+bool fdstate_writing(int fd, uint32_t generation);
 
 void fdstate_forget(int fd);
 void fdstate_forget_range(unsigned int first, unsigned int last);
 /* newfd now names oldfd's socket: both are shared from here on. */
 void fdstate_copy(int oldfd, int newfd);
 
-/* After fork, every socket open at that moment is held by two processes: one counter bump, no writes
- * to the table (so the child does not copy its pages). */
+/* After fork, every socket open at that moment is held by two processes: one counter bump, and in
+ * the child, the write counts of the parent's other threads cleared (the only writes to the table,
+ * so the child copies few of its pages). */
 void fdstate_note_fork(bool in_child);
 /* Before posix_spawn and friends: descriptors without FD_CLOEXEC (all, with file actions) go along. */
 void fdstate_note_spawn(bool with_file_actions);
@@ -127,7 +129,11 @@ struct fd_entry {
 	uint32_t log_suppressed;
 	uint32_t queue_full_seen; /* listeners: accepts that found the accept queue full */
 	uint32_t queue_check_ms;  /* listeners: when an accept last looked at the queue */
-	uint32_t writers;         /* writes in the kernel on this number now (counted with lingering on) */
+	/* Writes in the kernel now (counted with lingering on), by the parity of the number's generation,
+	 * which each new socket under the number bumps: so that the close of a socket does not take
+	 * writes on the next socket with its number, in another thread, for its own. */
+	uint32_t generation;
+	uint32_t writers[2];
 };
 
 extern struct fd_entry *fdstate_pages[FDSTATE_MAX_FD / FDSTATE_PAGE_ENTRIES];
@@ -164,16 +170,18 @@ static inline bool fdstate_note_write(int fd, struct write_note *note)
 	return true;
 }
 
-static inline struct fd_entry *fdstate_write_starts(int fd)
+static inline uint32_t *fdstate_write_starts(int fd)
 {
 	struct fd_entry *e = fdstate_entry(fd);
-	if (e) /* sequentially consistent: before the kernel looks the number up */
-		__atomic_add_fetch(&e->writers, 1, __ATOMIC_SEQ_CST);
-	return e;
+	if (!e)
+		return NULL;
+	uint32_t *writers = &e->writers[__atomic_load_n(&e->generation, __ATOMIC_RELAXED) & 1];
+	__atomic_add_fetch(writers, 1, __ATOMIC_SEQ_CST); /* before the kernel looks the number up */
+	return writers;
 }
 
-static inline void fdstate_write_ends(struct fd_entry *writing)
+static inline void fdstate_write_ends(uint32_t *writing)
 {
 	if (writing) /* the entry's page is never unmapped, so it is still there */
-		__atomic_sub_fetch(&writing->writers, 1, __ATOMIC_RELEASE);
+		__atomic_sub_fetch(writing, 1, __ATOMIC_RELEASE);
 }

@@ -231,7 +231,7 @@ static bool skip(int fd, const char *reason)
 /* The socket moves to a private number and the drain thread takes it over; the thread also sends
  * the FIN (shutdown takes about half the time of this whole close). The program's epoll sets must
  * forget the socket first: see epollset.h. */
-static bool hand_over(int fd, uint32_t inode, int unread)
+static bool hand_over(int fd, const struct fd_facts *facts, int unread)
 {
 	/* closefrom() may have closed our doorbell: never write into what has its number now. */
 	if (!drain_running(false) || !ownfd_intact(&doorbell_write))
@@ -259,7 +259,7 @@ static bool hand_over(int fd, uint32_t inode, int unread)
 	 * holds the socket open until it is done, and a shutdown would cut it short; then ours is the
 	 * plain close the program asked for. (A claimed slot is the drain thread's to act on.) */
 	int slot = -1;
-	const char *plain = fdstate_writing(fd) ? "writing" : (slot = claim(copy, inode)) < 0 ? "limit" : NULL;
+	const char *plain = fdstate_writing(fd, facts->generation) ? "writing" : (slot = claim(copy, facts->inode)) < 0 ? "limit" : NULL;
 	if (plain) {
 		fdstate_forget(copy);
 		real.close(copy);
@@ -312,12 +312,12 @@ bool linger_close(int fd)
 		if (config.linger != MODE_ON) {
 			if (unread > 0)
 				LOG_EVENT(EV_LINGER_OBSERVED, fd, FIELD_NUM("unread", unread));
-		} else if (fdstate_writing(fd)) /* looked at again after the close, see hand_over() */
+		} else if (fdstate_writing(fd, facts.generation)) /* looked at again after the close, see hand_over() */
 			skip(fd, "writing");
 		else if (held_elsewhere(facts.inode))
 			skip(fd, "shared");
 		else
-			taken = hand_over(fd, facts.inode, unread);
+			taken = hand_over(fd, &facts, unread);
 	}
 	errno = saved;
 	return taken;

@@ -17,11 +17,11 @@ static inline bool linger_watches(int fd)
 /* A write on fd enters the kernel: with lingering on it is counted until linger_write_ends(), so that
  * a close from another thread meanwhile is a plain one. The kernel keeps the socket open for that
  * write and sends everything it writes; a shutdown() would cut it short. */
-static inline struct fd_entry *linger_write_starts(int fd)
+static inline uint32_t *linger_write_starts(int fd)
 {
 	return config.linger == MODE_ON ? fdstate_write_starts(fd) : NULL;
 }
-static inline void linger_write_ends(struct fd_entry *writing)
+static inline void linger_write_ends(uint32_t *writing)
 {
 	fdstate_write_ends(writing);
 }

@@ -110,9 +110,7 @@ static bool add_children_of_thread(int dir, const char *tid, long number, void *
 	append(&p, "/children");
 	int fd = open(p.text, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		/* A thread that just ended; or a kernel without CONFIG_PROC_CHILDREN, which we cannot tell
-		 * apart from it except in our own process, whose calling thread is alive. */
-		s->unsure |= errno != ENOENT || s->current == getpid();
+		s->unsure |= errno != ENOENT; /* ENOENT: a thread that has just ended */
 		return !s->unsure;
 	}
 	char buf[512];
@@ -158,7 +156,7 @@ static void look_into(struct search *s, const char *rest,
 		s->unsure |= errno != ENOENT;
 		return;
 	}
-	s->unsure |= !process_each_numbered(dir, each, s);
+	s->unsure |= !process_each_numbered(dir, each, s) && errno != ENOENT; /* ENOENT: it has just ended */
 	real.close(dir);
 }
 
@@ -174,7 +172,11 @@ bool process_descendant_holds(uint32_t inode)
 		return !childless;
 	}
 	struct search s = {.inode = inode, .current = getpid()};
-	look_into(&s, "/task", add_children_of_thread);
+	/* The calling thread is alive: without its children file, the kernel has no such files
+	 * (CONFIG_PROC_CHILDREN), or there is no /proc. */
+	s.unsure = access("/proc/thread-self/children", F_OK) != 0;
+	if (!s.unsure)
+		look_into(&s, "/task", add_children_of_thread);
 	/* Breadth first: a child's children were copied from it, and may hold the socket too. */
 	for (size_t i = 0; i < s.count && !s.found && !s.unsure; i++) {
 		s.current = s.pids[i];

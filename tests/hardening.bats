@@ -55,9 +55,11 @@ show_stderr() { cat "$BATS_TEST_TMPDIR/stderr" >&2; false; }
 	[ "$status" -eq 0 ] || show_stderr
 	[[ "${lines[0]}" =~ ^ok\ connections=2400\ bytes=[0-9]+$ ]]
 	[[ "${lines[1]}" =~ ^unread\ eof=[1-9][0-9]*\ reset=0\ .*\ late\ refused=[1-9][0-9]*\ lost=0\ nofin=0\  ]]
-	# The parent and its six children each lingered, none skipped a lingering close, none timed out.
-	[ "$(grep -c ' summary .* linger_started=[1-9][0-9]* .*linger_timeout=0 linger_observed=0 linger_skipped=0 ' "$LOG")" -eq 7 ]
-	! grep -q 'linger skipped' "$LOG"
+	# The parent and its six children each lingered, none timed out. A close skips lingering only where
+	# a child really held the socket at that moment: accepted just before a fork() in another thread,
+	# and still open in the child until it closes what it inherited (the program counts those apart).
+	[ "$(grep -c ' summary .* linger_started=[1-9][0-9]* .*linger_timeout=0 linger_observed=0 ' "$LOG")" -eq 7 ]
+	! grep 'linger skipped' "$LOG" | grep -v ' reason=shared$'
 }
 
 # --- descriptor exhaustion ---
