@@ -263,6 +263,7 @@ bool fdstate_get(int fd, struct fd_facts *facts)
 		.origin = (enum fd_origin)(flags & ORIGIN_MASK),
 		.shared = (flags & FLAG_SHARED) || LOAD(e->fork_gen) != LOAD(fork_generation),
 		.read_eof = flags & FLAG_READ_EOF,
+		.read_filled = flags & FLAG_READ_FILLED,
 		.shut_rd = flags & FLAG_SHUT_RD,
 		.shut_wr = flags & FLAG_SHUT_WR,
 		.peer_closed = flags & FLAG_PEER_CLOSED,

@@ -29,6 +29,7 @@ struct fd_facts {
 	enum fd_origin origin;
 	bool shared;          /* another descriptor or process may hold the same socket */
 	bool read_eof;        /* the program itself has read EOF: it knows the peer is done sending */
+	bool read_filled;     /* its last read filled the room it offered: more may be on its way */
 	bool shut_rd, shut_wr; /* the program called shutdown() */
 	bool peer_closed;     /* the guard found that the peer closed the idle connection: for good */
 	uint32_t last_write_ms; /* monotonic, see fdstate_now_ms(); creation time until the first write */
@@ -54,6 +55,8 @@ uint64_t fdstate_sockets_seen(void);
 
 void fdstate_set_origin(int fd, enum fd_origin origin);
 void fdstate_note_read_eof(int fd);
+/* After each read of data on fd: did it fill the room offered? Inline (below): every read tells. */
+static inline void fdstate_note_read_filled(int fd, bool filled);
 void fdstate_note_peer_closed(int fd);
 void fdstate_note_shutdown(int fd, int how);
 void fdstate_mark_shared(int fd);
@@ -116,6 +119,7 @@ enum {
 	FLAG_SHUT_RD = 1u << 6,
 	FLAG_SHUT_WR = 1u << 7,
 	FLAG_PEER_CLOSED = 1u << 8,
+	FLAG_READ_FILLED = 1u << 9,
 };
 
 /* All fields are accessed with __atomic builtins; ino is written last and read first, so a reader
@@ -184,4 +188,15 @@ static inline void fdstate_write_ends(uint32_t *writing)
 {
 	if (writing) /* the entry's page is never unmapped, so it is still there */
 		__atomic_sub_fetch(writing, 1, __ATOMIC_RELEASE);
+}
+
+static inline void fdstate_note_read_filled(int fd, bool filled)
+{
+	struct fd_entry *e = fdstate_entry(fd);
+	if (!e || !(__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & FLAG_READ_FILLED) == !filled)
+		return; /* a stream of reads alike leaves the entry untouched */
+	if (filled)
+		__atomic_fetch_or(&e->flags, FLAG_READ_FILLED, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_and(&e->flags, ~(uint32_t)FLAG_READ_FILLED, __ATOMIC_RELAXED);
 }

@@ -11,6 +11,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -186,40 +187,44 @@ static bool linger_option_set(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_LINGER, &option, &len) != 0 || option.l_onoff;
 }
 
-/* An idle close, such as a server's idle timeout: nothing unread, nothing from the peer for a second,
- * everything we sent acknowledged. A plain close loses nothing of ours then, and its FIN tells the
- * peer at once; a lingering one would read and throw away what the peer sends next, for up to
- * TCPRARE_LINGER_MS, where after a plain close the peer's writes fail (the second one, or with
- * tcprare's guard the first) and its own error path runs. */
-static bool idle_close(int fd, const struct tcp_info *info, int unread)
-{
-	int unacknowledged; /* TIOCOUTQ is SIOCOUTQ on a socket: sent but not acknowledged, or not sent */
-	return unread == 0 && info->tcpi_last_data_recv >= CLOSEWAIT_IDLE_MS_DEFAULT &&
-	       ioctl(fd, TIOCOUTQ, &unacknowledged) == 0 && unacknowledged == 0;
-}
+/* The kernel's struct tcp_info goes on past glibc's; data_segs_out came with Linux 4.6. */
+struct tcp_info_more {
+	struct tcp_info glibc;
+	uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
+	uint32_t segs_out, segs_in, notsent_bytes, min_rtt, data_segs_in, data_segs_out;
+};
 
-/* Would close() now lose data? Yes with unread input (the kernel answers it with RST), and while the
- * peer may still send (what arrives after the close is answered with RST too), unless the connection
- * is idle. Once the peer's FIN is in and nothing is left unread, a plain close is a clean one. */
-static bool close_would_reset(int fd, int *unread)
+/* Would a plain close() now lose data the peer has not yet read? The kernel answers with RST, which
+ * throws away whatever of ours the peer has not yet read, when input is left unread at the close, and
+ * when input arrives after it. So yes if we sent anything, and anything is unread, or the peer may
+ * still be sending: its data came within the last second, and is newer than ours (an upload we
+ * answered before its end) or filled the program's last read (a chunk of more to come, where a whole
+ * request leaves room; the kernel's clock counts in ticks of a few milliseconds, and a server often
+ * reads, answers and closes within one, or before the uploader's next write).
+ * No after a finished exchange (the request read, the answer the last data either way: the peer
+ * waits for our FIN), no if we never sent data (nothing of ours to lose), and no on an idle
+ * connection (a server's idle timeout): a plain close's FIN tells the peer at once, where a linger
+ * would read and throw away what it sent next, instead of its writes failing and its own error path
+ * running. Once the peer's FIN is in and nothing is left unread, a plain close is a clean one.
+ * One getsockopt() and one ioctl(): this runs on every close of a connection. */
+static bool close_would_lose(int fd, bool read_filled, int *unread)
 {
-	struct tcp_info info;
+	struct tcp_info_more info;
 	socklen_t len = sizeof(info);
 	*unread = 0;
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 || ioctl(fd, FIONREAD, unread) != 0)
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0)
 		return false;
-	switch (info.tcpi_state) {
-	case TCP_ESTABLISHED:
-	case TCP_FIN_WAIT1:
-	case TCP_FIN_WAIT2:
-		return !idle_close(fd, &info, *unread);
-	case TCP_CLOSE_WAIT:
-	case TCP_CLOSING:
-	case TCP_LAST_ACK:
-		return *unread > 0;
-	default:
+	bool sent = len < offsetof(struct tcp_info_more, data_segs_out) + sizeof(info.data_segs_out) ||
+		    info.data_segs_out > 0; /* before Linux 4.6: assume we did */
+	const struct tcp_info *t = &info.glibc;
+	bool peer_may_send = t->tcpi_state == TCP_ESTABLISHED || t->tcpi_state == TCP_FIN_WAIT1 ||
+			     t->tcpi_state == TCP_FIN_WAIT2;
+	/* With the peer's FIN in, nothing more arrives; but what is unread still draws RST. */
+	bool fin_in = t->tcpi_state == TCP_CLOSE_WAIT || t->tcpi_state == TCP_CLOSING || t->tcpi_state == TCP_LAST_ACK;
+	if (!sent || !(peer_may_send || fin_in) || ioctl(fd, FIONREAD, unread) != 0)
 		return false;
-	}
+	uint32_t theirs = t->tcpi_last_data_recv, ours = t->tcpi_last_data_sent; /* ms ago */
+	return *unread > 0 || (peer_may_send && theirs < CLOSEWAIT_IDLE_MS_DEFAULT && (theirs < ours || read_filled));
 }
 
 static bool skip(int fd, const char *reason)
@@ -307,8 +312,11 @@ bool linger_close(int fd)
 		return false;
 	int saved = errno;
 	bool taken = false;
-	if (fdstate_still_same(fd) && config_ports_cover(fd) && !linger_option_set(fd) &&
-	    close_would_reset(fd, &unread)) {
+	/* The kernel's view first: most closes lose nothing and end here, after two system calls. The
+	 * identity check comes after it: on a stale entry's number, those two asked about the socket
+	 * being closed all the same. */
+	if (close_would_lose(fd, facts.read_filled, &unread) && fdstate_still_same(fd) && config_ports_cover(fd) &&
+	    !linger_option_set(fd)) {
 		if (config.linger != MODE_ON) {
 			if (unread > 0)
 				LOG_EVENT(EV_LINGER_OBSERVED, fd, FIELD_NUM("unread", unread));

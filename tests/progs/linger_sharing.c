@@ -2,16 +2,19 @@
  * cases where a lingering close must not touch the socket: the kernel keeps it open for them.
  *
  *   linger_sharing CHILD_MAKER   fork-per-connection without fork handlers: the server makes a child
- *                                with CHILD_MAKER (_Fork, clone, sys_fork, sys_clone, sys_clone3) and
- *                                closes its copy at once, the client's request unread; the child
- *                                reads the request and answers 1 MiB. Prints "child write=ok" (or
- *                                the error) and "client got=N end=eof|ECONNRESET|...".
+ *                                with CHILD_MAKER (_Fork, clone, sys_fork, sys_clone, sys_clone3)
+ *                                after greeting the client ("hello\n"), and closes its copy at once,
+ *                                the client's request unread; the child reads the request and
+ *                                answers 1 MiB. Prints "child write=ok" (or the error) and
+ *                                "client got=N end=eof|ECONNRESET|..." (N: 1048582 in all).
  *   linger_sharing bystander     a child made with _Fork() before the connection holds nothing of it:
  *                                the server answers 100000 bytes and closes, the client's request
  *                                unread, the client reads only then. Prints "client got=N end=...":
  *                                a plain close sends RST (ECONNRESET), a lingering one a FIN (eof).
  *   linger_sharing writer        thread B is blocked in a write() of 8 MiB on the connection when
- *                                thread A closes it; the client starts reading only afterwards.
+ *                                thread A reads the client's latest message and closes it (the
+ *                                client may still send: that close lingers); the client starts
+ *                                reading only afterwards.
  *                                Prints "client got=N end=..." and "writer wrote=N" (the kernel
  *                                keeps the socket until B's write is done: 8388608, eof, 8388608).
  * Client and server are in this process; the child holds the client's descriptor too and leaves it
@@ -162,6 +165,8 @@ static void fork_per_connection(const char *maker)
 	if (write(client, request, sizeof(request)) != sizeof(request))
 		die("request");
 	pause_ms(50); /* queued, unread, at the server side: a plain close would send RST */
+	if (write(child_conn, "hello\n", 6) != 6) /* and throw the greeting away with it */
+		die("greeting");
 	pid_t child = make_child(maker);
 	if (child < 0)
 		die(maker);
@@ -223,7 +228,13 @@ static void close_while_writing(void)
 	connect_pair(&client, &writer_conn);
 	if (pthread_create(&thread, NULL, writer, NULL) != 0)
 		die("pthread_create");
-	pause_ms(200); /* the writer has filled the socket's buffers and waits for room */
+	pause_ms(100);
+	char message[10] = "more?";
+	if (write(client, message, sizeof(message)) != sizeof(message))
+		die("message");
+	pause_ms(100); /* the writer has filled the socket's buffers and waits for room */
+	if (read(writer_conn, message, sizeof(message)) != sizeof(message))
+		die("read");
 	close(writer_conn);
 	pause_ms(200);
 	client_reads(client);
