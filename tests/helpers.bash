@@ -45,7 +45,8 @@ stop_tracked() {
 }
 
 # stop_process PID: SIGTERM, up to 5 s to exit (nginx's master stops its worker first), then SIGKILL.
-# Only a process of this session: the pid of one that is gone may since be another run's.
+# Only a process of this session: the pid of one that is gone may since be another run's (tests/run
+# gives the suite a session of its own: tests/no_leftovers).
 stop_process() {
 	[ "$(session_of "$1")" = "$(session_of $$)" ] || return 0
 	kill "$1" 2>/dev/null || return 0
