@@ -55,7 +55,7 @@ start_nginx() {
 # nginx_clean_stop: stops nginx and checks it reported nothing worse than a notice (an epoll_ctl or
 # descriptor mix-up would show as [alert] or [crit]) and that its worker summed up its sockets.
 nginx_clean_stop() {
-	stop_server "${SERVER_PIDS[0]}"
+	stop_process "${SERVER_PIDS[0]}"
 	for _ in $(seq 100); do
 		grep -q ' summary .*tcp_sockets=[1-9]' "$SCRATCH"/tcprare.*.log 2>/dev/null && break
 		sleep 0.05
