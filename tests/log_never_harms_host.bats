@@ -3,8 +3,9 @@
 # or later, in any thread. A line that cannot be written now (a pipe full or without a reader) is
 # dropped, and the exit summary counts it as log_dropped.
 #
-# Each harm below happened with the library as it was: a program killed by SIGPIPE or SIGXFSZ for a
-# line it never wrote, a program held before main by a FIFO, a server stalled by a full stderr pipe.
+# Each harm below happened with the library as it was: a program killed by SIGPIPE or SIGXFSZ, or
+# stopped by SIGTTOU, for a line it never wrote; a program held before main by a FIFO; a server
+# stalled by a full stderr pipe.
 # Where the harm has a baseline without the library (the same program writing the line itself), the
 # test shows it first.
 
@@ -217,4 +218,17 @@ sys.stdout.buffer.write(got)'
 	dropped=$(sed -n 's/.* summary .* log_dropped=\([0-9]*\).*/\1/p' "$SCRATCH/stderr")
 	[ "$dropped" -gt 0 ]
 	[ "$((written + dropped))" -eq 2000 ] # every line either written whole or counted
+}
+
+@test "a background job writing to a terminal with TOSTOP set is not stopped by the library's log line" {
+	local program='
+import os, socket, sys
+if sys.argv[1:] == ["say"]: os.write(2, b"listening\n")
+socket.create_server(("127.0.0.1", 0))        # the library logs "backlog raised" to the terminal'
+	local job=$BATS_TEST_DIRNAME/lib/background_on_terminal.py
+	# Without the library: a line of the job's own stops it with SIGTTOU.
+	run timeout 60 "$PY" "$job" "$PY" -c "$program" say
+	[ "$output" = "result: stopped by SIGTTOU" ]
+	run timeout 60 "$PY" "$job" env LD_PRELOAD="$PRELOAD" "$PY" -c "$program"
+	[ "$output" = "result: exited 0" ]
 }
