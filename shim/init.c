@@ -1,6 +1,7 @@
 /* Load and unload: resolve libc, read the settings, open the log, learn the sockets we inherited,
  * and follow fork(). */
 #include "backlog.h"
+#include "clock.h"
 #include "config.h"
 #include "fdstate.h"
 #include "linger.h"
@@ -27,6 +28,7 @@ static void after_fork_in_child(void)
 __attribute__((constructor)) static void tcprare_load(void)
 {
 	real_resolve();
+	clock_resolve(); /* before anything logs: a line's time */
 	config_load();
 	log_open();
 	fdstate_adopt_inherited();
