@@ -121,7 +121,7 @@ bench: $(BUILD)/libtcprare.so
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_SRCS = shim/config.c shim/log.c shim/fdstate.c shim/ownfd.c shim/process.c shim/real.c
+FUZZ_SRCS = shim/config.c shim/log.c shim/fdstate.c shim/ownfd.c shim/process.c shim/real.c shim/clock.c
 
 build-fuzz/config_fuzz: tests/fuzz/config_fuzz.c $(FUZZ_SRCS) $(HEADERS)
 	@mkdir -p $(dir $@)

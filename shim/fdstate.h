@@ -11,7 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <time.h>
+
+#include "clock.h"
 
 /* How this process came to hold the socket. */
 enum fd_origin {
@@ -36,12 +37,11 @@ struct fd_facts {
 	uint32_t generation;  /* of the number: see struct fd_entry */
 };
 
-/* Monotonic milliseconds (coarse clock, ~5 ns), wrapping every 49 days: compare by subtraction. */
+/* Monotonic milliseconds of the kernel's coarse clock (~5 ns), wrapping every 49 days: compare by
+ * subtraction. The library's own clock (clock.h): another preload's fake time does not move it. */
 static inline uint32_t fdstate_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint32_t)ts.tv_sec * 1000u + (uint32_t)(ts.tv_nsec / 1000000);
+	return clock_now_ms();
 }
 
 /* Starts tracking fd as a TCP socket of the given origin (records its identity with one fstat). */

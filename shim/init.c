@@ -1,6 +1,7 @@
 /* Load and unload: resolve libc, read the settings, open the log, learn the sockets we inherited,
  * and follow fork(). */
 #include "backlog.h"
+#include "clock.h"
 #include "config.h"
 #include "fdstate.h"
 #include "linger.h"
@@ -29,6 +30,7 @@ static void after_fork_in_child(void)
 __attribute__((constructor)) static void tcprare_load(void)
 {
 	real_resolve();
+	clock_resolve(); /* before anything logs: a line's time */
 	process_note_self();
 	config_load();
 	log_open();

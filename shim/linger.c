@@ -1,4 +1,5 @@
 #include "linger.h"
+#include "clock.h"
 #include "epollset.h"
 #include "log.h"
 #include "ownfd.h"
@@ -17,7 +18,6 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define SCAN_MS 50          /* how often the time limits are checked while sockets linger */
@@ -461,7 +461,8 @@ static void *drain_loop(void *unused)
 	struct epoll_event events[64];
 	uint32_t last_check = fdstate_now_ms();
 	for (;;) {
-		int n = epoll_wait(LOAD(epoll_fd), events, 64, LOAD(in_use) ? SCAN_MS : IDLE_CHECK_MS);
+		/* Not libc's epoll_wait: another preload's (libfaketime's) may stretch the timeout. */
+		int n = clock_epoll_wait(LOAD(epoll_fd), events, 64, LOAD(in_use) ? SCAN_MS : IDLE_CHECK_MS);
 		/* closefrom() closes our descriptors without a word (the instance itself lives on while we
 		 * wait in it): then give up, see below, and the next connect() or accept() starts anew. */
 		if ((n < 0 && errno != EINTR) || !ownfd_intact(&epoll_fd) || !ownfd_intact(&doorbell_read))
@@ -512,7 +513,7 @@ void linger_after_fork_child(void)
 
 void linger_finish(void)
 {
-	struct timespec tick = {.tv_nsec = 5 * 1000000};
-	for (int waited = 0; LOAD(thread_state) == RUNNING && LOAD(in_use) && waited < EXIT_GRACE_MS; waited += 5)
-		nanosleep(&tick, NULL);
+	uint32_t start = fdstate_now_ms();
+	while (LOAD(thread_state) == RUNNING && LOAD(in_use) && fdstate_now_ms() - start < EXIT_GRACE_MS)
+		clock_sleep_ms(5);
 }

@@ -1,4 +1,5 @@
 #include "log.h"
+#include "clock.h"
 #include "config.h"
 #include "fdstate.h"
 #include "ownfd.h"
@@ -121,7 +122,7 @@ static void put_json_string(struct line *l, const char *s)
 static void put_time(struct line *l)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_read(CLOCK_REALTIME, &ts); /* the kernel's time, whatever another preload makes of clock_gettime */
 	long long days = ts.tv_sec / 86400, secs = ts.tv_sec % 86400;
 	/* civil_from_days (H. Hinnant): proleptic Gregorian date of a day count since 1970-01-01 */
 	long long z = days + 719468, era = z / 146097;
