@@ -1,9 +1,10 @@
 /* Hooks on the data path. Writes ask the CLOSE_WAIT guard first; reads note EOF, so that the guard
  * knows when the program itself has seen the peer finish. Nothing here allocates, locks or logs on
- * the pass-through path, and errno is as libc left it. */
+ * the pass-through path, and errno is as libc left it. A vfork child notes nothing (vfork.h). */
 #include "closewait.h"
 #include "fdstate.h"
 #include "real.h"
+#include "vfork.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@ static bool iov_has_room(const struct iovec *iov, size_t n)
 /* A read of 0 bytes into room for some is EOF: the program now knows the peer is done sending. */
 static ssize_t note_read(int fd, ssize_t got, bool had_room)
 {
-	if (got == 0 && had_room)
+	if (got == 0 && had_room && !in_vfork_child())
 		fdstate_note_read_eof(fd);
 	return got;
 }
@@ -30,7 +31,7 @@ static ssize_t note_read(int fd, ssize_t got, bool had_room)
  * arrive already shared. */
 static void note_passed_fds(const struct msghdr *msg, bool received)
 {
-	if (!msg || msg->msg_controllen == 0)
+	if (!msg || msg->msg_controllen == 0 || in_vfork_child())
 		return;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)msg); c; c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))

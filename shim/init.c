@@ -7,6 +7,7 @@
 #include "log.h"
 #include "ownfd.h"
 #include "real.h"
+#include "vfork.h"
 
 #include <pthread.h>
 
@@ -22,6 +23,7 @@ static void after_fork_in_child(void)
 	log_after_fork_child();
 	backlog_after_fork_child();
 	linger_after_fork_child();
+	vfork_after_fork_child();
 }
 
 __attribute__((constructor)) static void tcprare_load(void)
@@ -36,6 +38,8 @@ __attribute__((constructor)) static void tcprare_load(void)
 
 __attribute__((destructor)) static void tcprare_unload(void)
 {
+	if (in_vfork_child()) /* a child that called exit(), not _exit(): the summary is the parent's */
+		return;
 	linger_finish();
 	long long overflows = backlog_netns_overflows();
 	/* Namespace-wide: other processes' listeners count too, and the name says so. */
