@@ -1,6 +1,6 @@
 /* Hooks on the data path. Writes ask the CLOSE_WAIT guard first; reads note EOF, so that the guard
  * knows when the program itself has seen the peer finish. Nothing here allocates, locks or logs on
- * the pass-through path, and errno is as libc left it. A vfork child notes nothing (vfork.h). */
+ * the pass-through path, and errno is as libc left it. */
 #include "closewait.h"
 #include "fdstate.h"
 #include "real.h"
@@ -19,7 +19,8 @@ static bool iov_has_room(const struct iovec *iov, size_t n)
 	return false;
 }
 
-/* A read of 0 bytes into room for some is EOF: the program now knows the peer is done sending. */
+/* A read of 0 bytes into room for some is EOF: the program now knows the peer is done sending. A
+ * vfork child's number may name another socket than the parent's: it notes nothing (vfork.h). */
 static ssize_t note_read(int fd, ssize_t got, bool had_room)
 {
 	if (got == 0 && had_room && !in_vfork_child())
