@@ -6,6 +6,7 @@
 #include "fdstate.h"
 #include "linger.h"
 #include "real.h"
+#include "vfork.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -23,9 +24,12 @@ static size_t iov_room(const struct iovec *iov, size_t n)
 
 /* A read of 0 bytes into room for some is EOF: the program now knows the peer is done sending. A read
  * that filled all the room it offered says the peer may have more on its way (an upload read in
- * chunks): the lingering close takes it as such, where the kernel's clock cannot tell (linger.c). */
+ * chunks): the lingering close takes it as such, where the kernel's clock cannot tell (linger.c).
+ * A vfork child's number may name another socket than the parent's: it notes nothing (vfork.h). */
 static ssize_t note_read(int fd, ssize_t got, size_t room)
 {
+	if (got < 0 || in_vfork_child())
+		return got;
 	if (got == 0 && room > 0)
 		fdstate_note_read_eof(fd);
 	else if (got > 0)
@@ -43,7 +47,7 @@ static size_t room_if_tracked(int fd, ssize_t got, const struct iovec *iov, size
  * arrive already shared. */
 static void note_passed_fds(const struct msghdr *msg, bool received)
 {
-	if (!msg || msg->msg_controllen == 0)
+	if (!msg || msg->msg_controllen == 0 || in_vfork_child())
 		return;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)msg); c; c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))

@@ -9,6 +9,7 @@
 #include "ownfd.h"
 #include "process.h"
 #include "real.h"
+#include "vfork.h"
 
 #include <pthread.h>
 
@@ -25,6 +26,7 @@ static void after_fork_in_child(void)
 	log_after_fork_child();
 	backlog_after_fork_child();
 	linger_after_fork_child();
+	vfork_after_fork_child();
 }
 
 __attribute__((constructor)) static void tcprare_load(void)
@@ -41,6 +43,8 @@ __attribute__((constructor)) static void tcprare_load(void)
 
 __attribute__((destructor)) static void tcprare_unload(void)
 {
+	if (in_vfork_child()) /* a child that called exit(), not _exit(): the summary is the parent's */
+		return;
 	linger_finish();
 	long long overflows = backlog_netns_overflows();
 	/* Namespace-wide: other processes' listeners count too, and the name says so. */

@@ -148,4 +148,5 @@ void real_resolve(void)
 	SWAP_IN(posix_spawnp);
 	SWAP_IN(system);
 	SWAP_IN(popen);
+	SWAP_IN(vfork);
 }

@@ -59,6 +59,7 @@ struct real_libc {
 			    const posix_spawnattr_t *, char *const[], char *const[]);
 	int (*system)(const char *);
 	FILE *(*popen)(const char *, const char *);
+	pid_t (*vfork)(void); /* called only by vfork.c's trampoline, which jumps to it */
 };
 
 extern struct real_libc real;
