@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define SCAN_MS 50          /* how often the time limits are checked while sockets linger */
@@ -25,6 +26,10 @@
 #define EXIT_GRACE_MS 1000  /* at exit, how long the sockets still lingering may take to finish */
 #define DRAIN_ROUNDS 16     /* reads per socket and wakeup, so that one fast sender cannot starve the rest */
 #define DOORBELL UINT32_MAX /* epoll data of the doorbell, as slot numbers are for sockets */
+#ifndef FUTEX_WAIT_PRIVATE /* linux/futex.h, which musl's headers may lack */
+#define FUTEX_WAIT_PRIVATE 128
+#define FUTEX_WAKE_PRIVATE 129
+#endif
 #define START_WAIT_YIELDS 10000 /* a close waiting for another thread to start the drain: a few ms */
 
 /* A lingering socket. The closing thread claims a slot and publishes the socket in one atomic store,
@@ -48,6 +53,10 @@ static int private_floor;
 
 enum { STOPPED, STARTING, RUNNING };
 static int thread_state;
+/* The drain's epoll instance and doorbell pipe are made by the first close that lingers, so that a
+ * process that never lingers holds no descriptor of the library's (and its thread sleeps for good). */
+enum { NO_DESCRIPTORS, MAKING_DESCRIPTORS, DESCRIPTORS_READY };
+static int descriptors;
 static int epoll_fd = -1, doorbell_read = -1, doorbell_write = -1; /* kept by ownfd */
 static bool doorbell_missed; /* a message did not fit into the pipe: look for unwatched slots */
 
@@ -114,12 +123,11 @@ static void *drain_loop(void *unused);
 /* Is the drain thread running, or (may_start) can this call start it? It starts with every signal
  * blocked: the program's handlers run in the program's threads. Only connect() and accept() start
  * it, never close(): pthread_create allocates, and a close() may run in a signal handler that
- * interrupted malloc. */
+ * interrupted malloc. It then sleeps until the first close that lingers gives it descriptors. */
 static bool drain_running(bool may_start)
 {
-	/* If another thread is starting it (a pipe, an epoll instance, a thread: tens of microseconds),
-	 * wait rather than reset this connection. Bounded, for a call in a signal handler that
-	 * interrupted the starter. */
+	/* If another thread is starting it (tens of microseconds), wait rather than reset this
+	 * connection. Bounded, for a call in a signal handler that interrupted the starter. */
 	for (int i = 0;; i++) {
 		int state = LOAD(thread_state);
 		if (state == RUNNING)
@@ -139,6 +147,45 @@ static bool drain_running(bool may_start)
 				     : quarter < LINGER_MAX_LIMIT ? (unsigned int)quarter : LINGER_MAX_LIMIT;
 	STORE(private_floor, ownfd_private_floor());
 
+	pthread_t thread;
+	pthread_attr_t attr;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	bool ok = pthread_create(&thread, &attr, drain_loop, NULL) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	STORE(thread_state, ok ? RUNNING : STOPPED);
+	return ok;
+}
+
+static void drop_descriptors(void)
+{
+	ownfd_drop(&epoll_fd);
+	ownfd_drop(&doorbell_read);
+	ownfd_drop(&doorbell_write);
+	STORE(descriptors, NO_DESCRIPTORS);
+}
+
+/* The epoll instance and doorbell, made by the first close that lingers (system calls only: a
+ * close() may run in a signal handler), which then wakes the drain thread. Another close meanwhile
+ * waits for them, boundedly, as for the thread's start. */
+static bool descriptors_ready(void)
+{
+	for (int i = 0;; i++) {
+		int state = LOAD(descriptors);
+		if (state == DESCRIPTORS_READY)
+			return true;
+		if (i == START_WAIT_YIELDS)
+			return false;
+		if (state == NO_DESCRIPTORS && __atomic_compare_exchange_n(&descriptors, &state, MAKING_DESCRIPTORS,
+									   false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			break;
+		sched_yield();
+	}
 	/* ownfd_keep() closes what it is given, kept or not. */
 	int pipe_fds[2];
 	int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -150,26 +197,13 @@ static bool drain_running(bool may_start)
 	ok = ok && ownfd_keep(pipe_fds[1], &doorbell_write) >= 0;
 	struct epoll_event bell = {.events = EPOLLIN, .data.u32 = DOORBELL};
 	ok = ok && real.epoll_ctl(epoll_fd, EPOLL_CTL_ADD, doorbell_read, &bell) == 0;
-	if (ok) {
-		pthread_t thread;
-		pthread_attr_t attr;
-		sigset_t all, old;
-		sigfillset(&all);
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		pthread_attr_setstacksize(&attr, 256 * 1024);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		ok = pthread_create(&thread, &attr, drain_loop, NULL) == 0;
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		pthread_attr_destroy(&attr);
-	}
 	if (!ok) {
-		ownfd_drop(&epoll_fd);
-		ownfd_drop(&doorbell_read);
-		ownfd_drop(&doorbell_write);
+		drop_descriptors();
+		return false;
 	}
-	STORE(thread_state, ok ? RUNNING : STOPPED);
-	return ok;
+	STORE(descriptors, DESCRIPTORS_READY);
+	syscall(SYS_futex, &descriptors, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	return true;
 }
 
 static void ring(const struct doorbell_message *m)
@@ -239,8 +273,10 @@ static bool skip(int fd, const char *reason)
 static bool hand_over(int fd, const struct fd_facts *facts, int unread)
 {
 	/* closefrom() may have closed our doorbell: never write into what has its number now. */
-	if (!drain_running(false) || !ownfd_intact(&doorbell_write))
+	if (!drain_running(false))
 		return skip(fd, "thread");
+	if (!descriptors_ready() || !ownfd_intact(&doorbell_write))
+		return skip(fd, "descriptors");
 	if (LOAD(in_use) >= capacity)
 		return skip(fd, "limit");
 	if (!epollset_remove_everywhere(fd))
@@ -459,6 +495,10 @@ static void *drain_loop(void *unused)
 	 * before the drain runs, instead of waiting for it (docs/PERFORMANCE.md, row 6). */
 	pthread_setschedparam(pthread_self(), SCHED_BATCH, &(struct sched_param){0});
 	struct epoll_event events[64];
+	/* Until the first close lingers. A waiting thread costs the program nothing. */
+	int state;
+	while ((state = LOAD(descriptors)) != DESCRIPTORS_READY)
+		syscall(SYS_futex, &descriptors, FUTEX_WAIT_PRIVATE, state, NULL, NULL, 0);
 	uint32_t last_check = fdstate_now_ms();
 	for (;;) {
 		/* Not libc's epoll_wait: another preload's (libfaketime's) may stretch the timeout. */
@@ -482,9 +522,7 @@ static void *drain_loop(void *unused)
 	for (unsigned int i = 0; i < LOAD(high_water); i++)
 		if (LOAD(slots[i].socket))
 			finish(&slots[i], EV_LINGER_TIMEOUT, "limit", "error");
-	ownfd_drop(&epoll_fd);
-	ownfd_drop(&doorbell_read);
-	ownfd_drop(&doorbell_write);
+	drop_descriptors();
 	STORE(thread_state, STOPPED);
 	return NULL;
 }
@@ -505,9 +543,7 @@ void linger_after_fork_child(void)
 	}
 	in_use = high_water = 0;
 	doorbell_missed = false;
-	ownfd_drop(&epoll_fd);
-	ownfd_drop(&doorbell_read);
-	ownfd_drop(&doorbell_write);
+	drop_descriptors();
 	STORE(thread_state, STOPPED);
 }
 
