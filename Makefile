@@ -135,3 +135,6 @@ fuzz: build-fuzz/config_fuzz
 # memcheck on the demo's programs, the library preloaded and at work in each; about 30 s.
 valgrind: all
 	tests/fuzz/valgrind_demo.sh $(BUILD)
+
+# The commands beside the library, each from its own directory.
+include diag/doctor.mk
