@@ -136,5 +136,6 @@ fuzz: build-fuzz/config_fuzz
 valgrind: all
 	tests/fuzz/valgrind_demo.sh $(BUILD)
 
-# The commands beside the library, each from its own directory.
-include diag/doctor.mk
+# The commands beside the library, each from its own directory. "-include": a copy of the Makefile
+# alone (tests/wrapper.bats installs from one) still builds and installs the library and wrapper.
+-include diag/doctor.mk

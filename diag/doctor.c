@@ -78,7 +78,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 #define IS(word) (len == strlen(word) && !strncmp(arg, word, len))
 		bool flag = IS("--json") || IS("--help") || IS("--version");
 		if (flag && value)
-			die("option '%.*s' takes no value" TRY_HELP, (int)len, arg);
+			die("option '%s' takes no value" TRY_HELP, arg);
 		if (IS("--help")) {
 			fputs(usage, stdout);
 			exit(EXIT_NOTHING);
