@@ -224,6 +224,7 @@ assert l['backlog'] == 5 and l['finding'] is True, l"
 Try 'tcprare-doctor --help'." ]
 	run -2 "$DOCTOR" --pid=12x
 	run -2 "$DOCTOR" --json=yes
+	[ "${lines[0]}" = "tcprare-doctor: option '--json=yes' takes no value" ]
 	run -2 "$DOCTOR" --frobnicate
 	[ "${lines[0]}" = "tcprare-doctor: unknown option '--frobnicate'" ]
 	run -2 "$DOCTOR" --pid 2147483647 # a pid no process has
@@ -261,4 +262,25 @@ assert lines[-1]['hidden_owners'] == 3 and lines[-1]['hidden_processes'] > 0, li
 	run -1 "$DOCTOR" --port "$PORT"
 	grep -q "^close_wait pid=$CLIENT1 prog=oneway_client " <<<"$output"
 	[ -z "$(grep 'owner=hidden' <<<"$output")" ]
+}
+
+@test "make install puts tcprare-doctor and its man page in place, and make uninstall removes them" {
+	local repo=$BATS_TEST_DIRNAME/..
+	mkdir -p "$SCRATCH/src"
+	cp -pR "$repo/Makefile" "$repo/docs" "$repo/diag" "$SCRATCH/src/"
+	# Installs what the suite runs against: nothing is rebuilt (-o), and neither the outer make's flags
+	# nor an LD_PRELOAD reach this make.
+	local make=(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u LD_PRELOAD make -s -C "$SCRATCH/src" BUILD="$BUILD"
+		PREFIX="$SCRATCH/prefix" DESTDIR= -o "$BUILD/libtcprare.so" -o "$BUILD/tcprare" -o "$BUILD/tcprare-doctor")
+	"${make[@]}" install
+	run -0 "$SCRATCH/prefix/bin/tcprare-doctor" --version
+	[ "$output" = "$("$DOCTOR" --version)" ]
+	[ -s "$SCRATCH/prefix/share/man/man1/tcprare-doctor.1" ]
+	if command -v groff >/dev/null; then
+		run -0 env -u LD_PRELOAD groff -man -ww -z "$SCRATCH/prefix/share/man/man1/tcprare-doctor.1"
+		[ -z "$output" ]
+	fi
+	"${make[@]}" uninstall
+	[ ! -e "$SCRATCH/prefix/bin/tcprare-doctor" ]
+	[ ! -e "$SCRATCH/prefix/share/man/man1/tcprare-doctor.1" ]
 }
