@@ -10,13 +10,13 @@
 #include "sockdiag.h"
 #include "verdict.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
 
 /* Exit statuses: documented in tcprare-doctor(1). */
 enum { EXIT_NOTHING = 0, EXIT_FINDINGS = 1, EXIT_TROUBLE = 2 };
@@ -135,14 +135,13 @@ static bool address_any(const struct sockaddr_in6 *a)
 	return IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr);
 }
 
-/* A connection whose local address a listener of this table serves was accepted, not connected. An
- * IPv6 wildcard listener also accepts IPv4 connections, unless it is v6-only; close enough here. */
-static bool was_accepted(const struct socket_table *t, const struct diag_socket *c)
+/* A connection whose local address one of the listeners serves was accepted, not connected. An IPv6
+ * wildcard listener also accepts IPv4 connections, unless it is v6-only; close enough here. */
+static bool was_accepted(const struct diag_socket *const *listeners, size_t nlisteners, const struct diag_socket *c)
 {
-	for (size_t i = 0; i < t->count; i++) {
-		const struct diag_socket *l = &t->sockets[i];
-		if (l->state == TCP_LISTEN && port_of(&l->local) == port_of(&c->local) &&
-		    (address_any(&l->local) || address_equal(&l->local, &c->local)))
+	for (size_t i = 0; i < nlisteners; i++) {
+		const struct diag_socket *l = listeners[i];
+		if (port_of(&l->local) == port_of(&c->local) && (address_any(&l->local) || address_equal(&l->local, &c->local)))
 			return true;
 	}
 	return false;
@@ -180,15 +179,20 @@ int main(int argc, char **argv)
 	uint64_t *inodes = calloc(table.count ? table.count : 1, sizeof(*inodes));
 	uint32_t *uids = calloc(table.count ? table.count : 1, sizeof(*uids));
 	struct owner *owners = calloc(table.count ? table.count : 1, sizeof(*owners));
-	if (!rows || !inodes || !uids || !owners)
+	const struct diag_socket **listeners = calloc(table.count ? table.count : 1, sizeof(*listeners));
+	if (!rows || !inodes || !uids || !owners || !listeners)
 		die("out of memory");
-	size_t n = 0;
+	size_t n = 0, nlisteners = 0;
+	for (size_t i = 0; i < table.count; i++)
+		if (table.sockets[i].state == TCP_LISTEN)
+			listeners[nlisteners++] = &table.sockets[i];
 	for (size_t i = 0; i < table.count; i++) {
 		const struct diag_socket *s = &table.sockets[i];
 		if (options.port && port_of(&s->local) != options.port &&
 		    (s->state == TCP_LISTEN || port_of(&s->peer) != options.port))
 			continue;
-		rows[n] = (struct row){.socket = *s, .accepted = s->state == TCP_CLOSE_WAIT && was_accepted(&table, s)};
+		rows[n] = (struct row){.socket = *s,
+				       .accepted = s->state == TCP_CLOSE_WAIT && was_accepted(listeners, nlisteners, s)};
 		inodes[n] = s->inode;
 		uids[n] = s->uid;
 		n++;
@@ -234,6 +238,7 @@ int main(int argc, char **argv)
 	free(inodes);
 	free(uids);
 	free(owners);
+	free(listeners);
 	socket_table_free(&table);
 	if (fflush(stdout) != 0 || ferror(stdout))
 		die("cannot write the report: %s", strerror(errno));
