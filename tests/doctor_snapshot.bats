@@ -162,11 +162,12 @@ time.sleep(20)'
 	[ "$drops" -ge $((after - before)) ] # every overflow is one of the listener's own drops
 	grep -q "^    finding: accept queue overflowed $drops times (SYNs and final ACKs dropped; clients waited for retransmissions).*: tcprare raises the backlog to net.core.somaxconn, 4096 (TCPRARE_BACKLOG=max)\$" <<<"$output"
 
+	# Handshakes the burst left half-made still reach the full queue for a moment: drops may grow.
 	run -1 in_netns "$DOCTOR" --json --port "$PORT"
 	json_check "
 l = lines[0]
 assert l['kind'] == 'listener' and l['pid'] == $server and l['prog'] == 'slow_accept_server', l
-assert l['local'] == '127.0.0.1:$PORT' and l['backlog'] == 5 and l['drops'] == $drops, l
+assert l['local'] == '127.0.0.1:$PORT' and l['backlog'] == 5 and l['drops'] >= $drops, l
 assert l['somaxconn'] == 4096 and l['finding'] is True and l['setting'] == 'TCPRARE_BACKLOG=max', l"
 
 	# The same server under tcprare: the backlog is somaxconn, the burst drops nothing, nothing found.
