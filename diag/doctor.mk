@@ -1,7 +1,8 @@
-# tcprare-doctor: included at the end of the Makefile. The command's build, install and musl check
-# live here, in the room of its own beside shim/, so the Makefile itself only names this file.
-DOCTOR_SRCS = $(wildcard diag/*.c)
-DOCTOR_HEADERS = $(wildcard diag/*.h) shim/config.h
+# tcprare-doctor, included by the Makefile. The command's build, install and musl check live here,
+# in the room of its own beside shim/, so the Makefile itself only names this file. Its files are
+# named, not globbed: other commands may share diag/.
+DOCTOR_SRCS = diag/doctor.c diag/owners.c diag/report.c diag/sockdiag.c diag/verdict.c
+DOCTOR_HEADERS = diag/owners.h diag/report.h diag/sockdiag.h diag/verdict.h shim/config.h
 
 .PHONY: install-doctor uninstall-doctor musl-doctor
 all: $(BUILD)/tcprare-doctor
