@@ -30,8 +30,9 @@ struct owner_lookup {
 };
 
 /* Finds the owners of the count sockets with the given inodes (owners[i] for inodes[i]). wanted: a
- * pid to prefer and to mark (held_by_wanted), or 0. my_uid: the socket creator's uid decides too,
- * where /proc hides whole processes (hidepid). Returns 0, or -1 with errno if /proc cannot be read. */
+ * pid to prefer and to mark (held_by_wanted), or 0. socket_uids[i], the uid that created socket i,
+ * tells a socket of another user's as hidden even where /proc hides whole processes (hidepid).
+ * Returns 0, or -1 with errno if /proc cannot be read. */
 int owners_find(const uint64_t *inodes, const uint32_t *socket_uids, struct owner *owners, size_t count,
 		pid_t wanted, struct owner_lookup *lookup);
 
