@@ -92,6 +92,10 @@ tsan:
 musl:
 	$(MAKE) BUILD=build-musl CC=musl-gcc build-musl/libtcprare.so build-musl/tcprare
 
+# tcprare-doctor has its rules, its musl check among them, in its own directory. "-include": a copy
+# of the Makefile alone (tests/wrapper.bats installs from one) still builds the library and wrapper.
+-include diag/doctor.mk
+
 install: $(BUILD)/libtcprare.so $(BUILD)/tcprare
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
 	install -m 0755 $(BUILD)/libtcprare.so $(DESTDIR)$(LIBDIR)/libtcprare.so
