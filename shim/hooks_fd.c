@@ -6,6 +6,7 @@
 #include "fdstate.h"
 #include "linger.h"
 #include "ownfd.h"
+#include "process.h"
 #include "real.h"
 #include "vfork.h"
 
@@ -237,13 +238,34 @@ INTERPOSED int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 /* Children: fork() is seen through pthread_atfork (see init.c), vfork() in vfork.c; these run no
  * fork handlers. In a vfork child, the grandchild's sockets are the child's: nothing to note here. */
 
+/* The child's pid, so that a lingering close need not look into it (process.h). */
+INTERPOSED pid_t fork(void)
+{
+	if (!real_lookup((void **)&real.fork, "fork")) {
+		errno = ENOSYS;
+		return -1;
+	}
+	pid_t pid = real.fork();
+	if (pid > 0 && !in_vfork_child())
+		process_note_child(pid);
+	return pid;
+}
+
+/* After a spawn: its child, as after fork(). */
+static int note_spawned(int rc, const pid_t *pid)
+{
+	if (rc == 0 && pid && !in_vfork_child())
+		process_note_child(*pid);
+	return rc;
+}
+
 INTERPOSED int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
 			   const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
 	if (!in_vfork_child())
 		fdstate_note_spawn(actions != NULL);
 	void *fn = real_lookup((void **)&real.posix_spawn, "posix_spawn");
-	return fn ? real.posix_spawn(pid, path, actions, attr, argv, envp) : ENOSYS;
+	return fn ? note_spawned(real.posix_spawn(pid, path, actions, attr, argv, envp), pid) : ENOSYS;
 }
 
 INTERPOSED int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
@@ -252,7 +274,7 @@ INTERPOSED int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file
 	if (!in_vfork_child())
 		fdstate_note_spawn(actions != NULL);
 	void *fn = real_lookup((void **)&real.posix_spawnp, "posix_spawnp");
-	return fn ? real.posix_spawnp(pid, file, actions, attr, argv, envp) : ENOSYS;
+	return fn ? note_spawned(real.posix_spawnp(pid, file, actions, attr, argv, envp), pid) : ENOSYS;
 }
 
 /* glibc's system() and popen() spawn through an internal posix_spawn that no hook sees. */

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
+#define CHUNK_READ_MIN 1024
+
 /* The room a vector read offered; called only on a tracked socket after the kernel accepted the
  * buffers (the read returned). */
 static size_t iov_room(const struct iovec *iov, size_t n)
@@ -23,8 +25,9 @@ static size_t iov_room(const struct iovec *iov, size_t n)
 }
 
 /* A read of 0 bytes into room for some is EOF: the program now knows the peer is done sending. A read
- * that filled all the room it offered says the peer may have more on its way (an upload read in
- * chunks): the lingering close takes it as such, where the kernel's clock cannot tell (linger.c).
+ * that filled a buffer of a kilobyte or more says the peer may have more on its way (an upload read
+ * in chunks; a smaller read that fills is a message read to its known length): the lingering close
+ * takes it as such, where the kernel's clock cannot tell (linger.c).
  * A vfork child's number may name another socket than the parent's: it notes nothing (vfork.h). */
 static ssize_t note_read(int fd, ssize_t got, size_t room)
 {
@@ -33,7 +36,7 @@ static ssize_t note_read(int fd, ssize_t got, size_t room)
 	if (got == 0 && room > 0)
 		fdstate_note_read_eof(fd);
 	else if (got > 0)
-		fdstate_note_read_filled(fd, (size_t)got == room);
+		fdstate_note_read_filled(fd, (size_t)got == room && room >= CHUNK_READ_MIN);
 	return got;
 }
 

@@ -144,6 +144,7 @@ void real_resolve(void)
 	SWAP_IN(sendmsg);
 	SWAP_IN(sendmmsg);
 	SWAP_IN(sendfile);
+	SWAP_IN(fork);
 	SWAP_IN(posix_spawn);
 	SWAP_IN(posix_spawnp);
 	SWAP_IN(system);
