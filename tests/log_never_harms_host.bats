@@ -10,7 +10,7 @@
 # test shows it first.
 
 load helpers
-load lib/real_servers # PY, SERVER_PIDS and stop_server
+load lib/real_servers # PY, SERVER_PIDS, track and stop_process
 
 setup() {
 	setup_real_servers
@@ -158,9 +158,11 @@ print(*torn[:3], sep="\n", file=sys.stderr)'
 	# got their FIN, and the server stalled.
 	exec {to_supervisor}> >(exec "$PY" -c "$SUPERVISOR" "$done" >"$SCRATCH/supervisor.out" 2>"$SCRATCH/supervisor.err" 3>&-)
 	SERVER_PIDS+=($!)
+	track $!
 	TCPRARE_LINGER=on LD_PRELOAD=$PRELOAD "$EXAMPLES/early_answer_server" -r 1000 -d 300000 \
 		>"$SCRATCH/server.out" 2>&"$to_supervisor" {to_supervisor}>&- 3>&- &
 	SERVER_PIDS+=($!)
+	track $!
 	exec {to_supervisor}>&-
 	for _ in $(seq 200); do
 		port=$(sed -n 's/^port //p' "$SCRATCH/server.out")
@@ -172,7 +174,7 @@ print(*torn[:3], sep="\n", file=sys.stderr)'
 	touch "$done"
 	[ "$output" = "whole=1500" ]
 	# The supervisor got the lines that fitted, every one whole; the rest were dropped, not waited for.
-	stop_server "${SERVER_PIDS[1]}"
+	stop_process "${SERVER_PIDS[1]}"
 	for _ in $(seq 200); do
 		[ -s "$SCRATCH/supervisor.out" ] && break
 		sleep 0.05
