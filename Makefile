@@ -11,7 +11,8 @@ BUILD ?= build
 WARN = -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
 BASE_CFLAGS = -std=gnu11 $(WARN) -D_GNU_SOURCE -DTCPRARE_VERSION='"$(VERSION)"'
-LIB_CFLAGS = $(BASE_CFLAGS) -fPIC -fvisibility=hidden
+# -fexceptions: a hook's cleanups run when pthread_cancel() unwinds a thread out of it.
+LIB_CFLAGS = $(BASE_CFLAGS) -fPIC -fvisibility=hidden -fexceptions
 LIB_LDFLAGS = -shared -Wl,-z,relro,-z,now -Wl,--no-undefined
 LIB_LIBS = -ldl -lpthread
 

@@ -170,6 +170,17 @@ cut_short() {
 	grep -q 'linger skipped .* reason=writing$' "$BATS_TEST_TMPDIR/stderr"
 }
 
+# write() is a cancellation point: a thread cancelled while blocked in one never returns through the
+# hook, and its count of writes in the kernel would stay up for good, every later close of that
+# number a plain one. The count ends as the hook's scope does, unwinding included.
+@test "a write ended by pthread_cancel does not keep the socket's close from lingering" {
+	TCPRARE_LINGER=on run logged "$PROGS/linger_sharing" cancelled
+	[ "${lines[1]}" = "writer cancelled" ]
+	[[ "${lines[0]}" =~ ^client\ got=[0-9]+\ end=eof$ ]]
+	grep -q 'linger started' "$BATS_TEST_TMPDIR/stderr"
+	! grep -q 'linger skipped' "$BATS_TEST_TMPDIR/stderr"
+}
+
 @test "a close the program made abortive with SO_LINGER {1, 0} still sends RST" {
 	run probe nolinger
 	[ "${lines[2]}" = "peer got=1000 end=ECONNRESET" ]

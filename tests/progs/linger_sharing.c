@@ -17,6 +17,10 @@
  *                                reading only afterwards.
  *                                Prints "client got=N end=..." and "writer wrote=N" (the kernel
  *                                keeps the socket until B's write is done: 8388608, eof, 8388608).
+ *   linger_sharing cancelled     as writer, but the blocked writer thread is cancelled
+ *                                (pthread_cancel) before the close, which then lingers: the client
+ *                                reads what the writer had sent, to a FIN ("client ... end=eof"),
+ *                                and "writer cancelled".
  * Client and server are in this process; the child holds the client's descriptor too and leaves it
  * alone. Exits 0 when the scenario ran, 2 on a setup failure; alarm(20) bounds it. */
 #include <errno.h>
@@ -25,6 +29,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,7 +226,7 @@ static void *writer(void *unused)
 	return NULL;
 }
 
-static void close_while_writing(void)
+static void close_while_writing(bool cancel)
 {
 	int client;
 	pthread_t thread;
@@ -235,9 +240,17 @@ static void close_while_writing(void)
 	pause_ms(100); /* the writer has filled the socket's buffers and waits for room */
 	if (read(writer_conn, message, sizeof(message)) != sizeof(message))
 		die("read");
+	if (cancel) {
+		pthread_cancel(thread);
+		pthread_join(thread, NULL);
+	}
 	close(writer_conn);
 	pause_ms(200);
 	client_reads(client);
+	if (cancel) {
+		printf("writer cancelled\n");
+		return;
+	}
 	pthread_join(thread, NULL);
 	printf("writer wrote=%zd\n", writer_wrote);
 }
@@ -248,11 +261,11 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	alarm(20);
 	if (argc != 2) {
-		fprintf(stderr, "usage: linger_sharing _Fork|clone|sys_fork|sys_clone|sys_clone3|bystander|writer\n");
+		fprintf(stderr, "usage: linger_sharing _Fork|clone|sys_fork|sys_clone|sys_clone3|bystander|writer|cancelled\n");
 		return 2;
 	}
-	if (strcmp(argv[1], "writer") == 0)
-		close_while_writing();
+	if (strcmp(argv[1], "writer") == 0 || strcmp(argv[1], "cancelled") == 0)
+		close_while_writing(strcmp(argv[1], "cancelled") == 0);
 	else if (strcmp(argv[1], "bystander") == 0)
 		bystander_child();
 	else
