@@ -232,16 +232,18 @@ struct tcp_info_more {
  * throws away whatever of ours the peer has not yet read, when input is left unread at the close, and
  * when input arrives after it. So yes if we sent anything, and anything is unread, or the peer may
  * still be sending: its data came within the last second, and is newer than ours (an upload we
- * answered before its end) or filled the program's last read (a chunk of more to come, where a whole
+ * answered before its end), or filled the program's last read (a chunk of more to come, where a whole
  * request leaves room; the kernel's clock counts in ticks of a few milliseconds, and a server often
- * reads, answers and closes within one, or before the uploader's next write).
+ * reads, answers and closes within one, or before the uploader's next write), or the program shut
+ * down its sending side first (it said it is done, not that the peer is: python's socketserver does
+ * so on every connection, after an error answer to a body it never read too).
  * No after a finished exchange (the request read, the answer the last data either way: the peer
  * waits for our FIN), no if we never sent data (nothing of ours to lose), and no on an idle
  * connection (a server's idle timeout): a plain close's FIN tells the peer at once, where a linger
  * would read and throw away what it sent next, instead of its writes failing and its own error path
  * running. Once the peer's FIN is in and nothing is left unread, a plain close is a clean one.
  * One getsockopt() and one ioctl(): this runs on every close of a connection. */
-static bool close_would_lose(int fd, bool read_filled, int *unread)
+static bool close_would_lose(int fd, const struct fd_facts *facts, int *unread)
 {
 	struct tcp_info_more info;
 	socklen_t len = sizeof(info);
@@ -258,7 +260,8 @@ static bool close_would_lose(int fd, bool read_filled, int *unread)
 	if (!sent || !(peer_may_send || fin_in) || ioctl(fd, FIONREAD, unread) != 0)
 		return false;
 	uint32_t theirs = t->tcpi_last_data_recv, ours = t->tcpi_last_data_sent; /* ms ago */
-	return *unread > 0 || (peer_may_send && theirs < CLOSEWAIT_IDLE_MS_DEFAULT && (theirs < ours || read_filled));
+	return *unread > 0 || (peer_may_send && theirs < CLOSEWAIT_IDLE_MS_DEFAULT &&
+			       (theirs < ours || facts->read_filled || facts->shut_wr));
 }
 
 static bool skip(int fd, const char *reason)
@@ -351,7 +354,7 @@ bool linger_close(int fd)
 	/* The kernel's view first: most closes lose nothing and end here, after two system calls. The
 	 * identity check comes after it: on a stale entry's number, those two asked about the socket
 	 * being closed all the same. */
-	if (close_would_lose(fd, facts.read_filled, &unread) && fdstate_still_same(fd) && config_ports_cover(fd) &&
+	if (close_would_lose(fd, &facts, &unread) && fdstate_still_same(fd) && config_ports_cover(fd) &&
 	    !linger_option_set(fd)) {
 		if (config.linger != MODE_ON) {
 			if (unread > 0)
