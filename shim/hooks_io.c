@@ -94,7 +94,8 @@ INTERPOSED ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	ssize_t got = real.recvmsg(fd, msg, flags);
 	if (got >= 0)
 		note_passed_fds(msg, true);
-	return note_read(fd, got, room_if_tracked(fd, got, msg->msg_iov, msg->msg_iovlen));
+	/* msg is the program's: looked into only after the kernel accepted it (got >= 0) */
+	return note_read(fd, got, got >= 0 ? room_if_tracked(fd, got, msg->msg_iov, msg->msg_iovlen) : 0);
 }
 
 #ifdef __GLIBC__

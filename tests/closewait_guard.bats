@@ -248,7 +248,8 @@ nc_halfclose() { timeout 10 nc -N 127.0.0.1 "$1"; }                # -N: shutdow
 real_client_losses() {
 	local client=$1 preload=$2 out=$BATS_TEST_TMPDIR/server.out port believed
 	: >"$out" # exists before the first poll for the port: awk must not complain into $output
-	"$EXAMPLES/idle_server" -t 300 -d 2500 >"$out" 3>&- &
+	# -d: long enough for a python started under a preloaded AddressSanitizer on a busy machine
+	"$EXAMPLES/idle_server" -t 300 -d 5000 >"$out" 3>&- &
 	local server=$!
 	track "$server" # started inside `run`: teardown could not know it otherwise
 	for _ in $(seq 100); do port=$(awk '/^port/ {print $2}' "$out"); [ -n "$port" ] && break; sleep 0.05; done
