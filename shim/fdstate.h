@@ -30,7 +30,7 @@ struct fd_facts {
 	enum fd_origin origin;
 	bool shared;          /* another descriptor or process may hold the same socket */
 	bool read_eof;        /* the program itself has read EOF: it knows the peer is done sending */
-	bool read_filled;     /* its last read filled the room it offered: more may be on its way */
+	bool read_bulk;       /* its last read brought a kilobyte or more: the peer sends in bulk */
 	bool shut_rd, shut_wr; /* the program called shutdown() */
 	bool peer_closed;     /* the guard found that the peer closed the idle connection: for good */
 	uint32_t last_write_ms; /* monotonic, see fdstate_now_ms(); creation time until the first write */
@@ -55,8 +55,8 @@ uint64_t fdstate_sockets_seen(void);
 
 void fdstate_set_origin(int fd, enum fd_origin origin);
 void fdstate_note_read_eof(int fd);
-/* After each read of data on fd: did it fill the room offered? Inline (below): every read tells. */
-static inline void fdstate_note_read_filled(int fd, bool filled);
+/* After each read of data on fd: did it bring a kilobyte or more? Inline (below): every read tells. */
+static inline void fdstate_note_read_bulk(int fd, bool bulk);
 void fdstate_note_peer_closed(int fd);
 void fdstate_note_shutdown(int fd, int how);
 void fdstate_mark_shared(int fd);
@@ -119,7 +119,7 @@ enum {
 	FLAG_SHUT_RD = 1u << 6,
 	FLAG_SHUT_WR = 1u << 7,
 	FLAG_PEER_CLOSED = 1u << 8,
-	FLAG_READ_FILLED = 1u << 9,
+	FLAG_READ_BULK = 1u << 9,
 };
 
 /* All fields are accessed with __atomic builtins; ino is written last and read first, so a reader
@@ -190,13 +190,13 @@ static inline void fdstate_write_ends(uint32_t *writing)
 		__atomic_sub_fetch(writing, 1, __ATOMIC_RELEASE);
 }
 
-static inline void fdstate_note_read_filled(int fd, bool filled)
+static inline void fdstate_note_read_bulk(int fd, bool bulk)
 {
 	struct fd_entry *e = fdstate_entry(fd);
-	if (!e || !(__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & FLAG_READ_FILLED) == !filled)
+	if (!e || !(__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & FLAG_READ_BULK) == !bulk)
 		return; /* a stream of reads alike leaves the entry untouched */
-	if (filled)
-		__atomic_fetch_or(&e->flags, FLAG_READ_FILLED, __ATOMIC_RELAXED);
+	if (bulk)
+		__atomic_fetch_or(&e->flags, FLAG_READ_BULK, __ATOMIC_RELAXED);
 	else
-		__atomic_fetch_and(&e->flags, ~(uint32_t)FLAG_READ_FILLED, __ATOMIC_RELAXED);
+		__atomic_fetch_and(&e->flags, ~(uint32_t)FLAG_READ_BULK, __ATOMIC_RELAXED);
 }

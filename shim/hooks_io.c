@@ -12,38 +12,31 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
-#define CHUNK_READ_MIN 1024
+/* A read of this much or more is the peer sending in bulk (an upload), not a request. */
+#define BULK_READ_MIN 1024
 
-/* The room a vector read offered; called only on a tracked socket after the kernel accepted the
- * buffers (the read returned). */
-static size_t iov_room(const struct iovec *iov, size_t n)
+/* Called only after the kernel accepted the buffers (a read returned 0). */
+static bool iov_has_room(const struct iovec *iov, size_t n)
 {
-	size_t room = 0;
 	for (size_t i = 0; i < n; i++)
-		room += iov[i].iov_len;
-	return room;
+		if (iov[i].iov_len)
+			return true;
+	return false;
 }
 
 /* A read of 0 bytes into room for some is EOF: the program now knows the peer is done sending. A read
- * that filled a buffer of a kilobyte or more says the peer may have more on its way (an upload read
- * in chunks; a smaller read that fills is a message read to its known length): the lingering close
- * takes it as such, where the kernel's clock cannot tell (linger.c).
- * A vfork child's number may name another socket than the parent's: it notes nothing (vfork.h). */
-static ssize_t note_read(int fd, ssize_t got, size_t room)
+ * of a kilobyte or more says the peer sends in bulk, and may have more on its way (an upload): the
+ * lingering close takes it as such, where the kernel's clock cannot tell (linger.c). A vfork child's
+ * number may name another socket than the parent's: it notes nothing (vfork.h). */
+static ssize_t note_read(int fd, ssize_t got, bool had_room)
 {
 	if (got < 0 || in_vfork_child())
 		return got;
-	if (got == 0 && room > 0)
+	if (got == 0 && had_room)
 		fdstate_note_read_eof(fd);
 	else if (got > 0)
-		fdstate_note_read_filled(fd, (size_t)got == room && room >= CHUNK_READ_MIN);
+		fdstate_note_read_bulk(fd, got >= BULK_READ_MIN);
 	return got;
-}
-
-/* For vector reads: their room, counted only where note_read() will look at it. */
-static size_t room_if_tracked(int fd, ssize_t got, const struct iovec *iov, size_t n)
-{
-	return got >= 0 && fdstate_is_tracked(fd) ? iov_room(iov, n) : 0;
 }
 
 /* Descriptors passed with SCM_RIGHTS: sent ones are now held by another process too, received ones
@@ -70,23 +63,23 @@ static void note_passed_fds(const struct msghdr *msg, bool received)
 
 INTERPOSED ssize_t read(int fd, void *buf, size_t n)
 {
-	return note_read(fd, real.read(fd, buf, n), n);
+	return note_read(fd, real.read(fd, buf, n), n > 0);
 }
 
 INTERPOSED ssize_t readv(int fd, const struct iovec *iov, int n)
 {
 	ssize_t got = real.readv(fd, iov, n);
-	return note_read(fd, got, room_if_tracked(fd, got, iov, (size_t)n));
+	return note_read(fd, got, got == 0 && iov_has_room(iov, (size_t)n));
 }
 
 INTERPOSED ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
-	return note_read(fd, real.recv(fd, buf, n, flags), n);
+	return note_read(fd, real.recv(fd, buf, n, flags), n > 0);
 }
 
 INTERPOSED ssize_t recvfrom(int fd, void *buf, size_t n, int flags, sockaddr_arg addr, socklen_t *len)
 {
-	return note_read(fd, real.recvfrom(fd, buf, n, flags, addr, len), n);
+	return note_read(fd, real.recvfrom(fd, buf, n, flags, addr, len), n > 0);
 }
 
 INTERPOSED ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
@@ -94,8 +87,7 @@ INTERPOSED ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	ssize_t got = real.recvmsg(fd, msg, flags);
 	if (got >= 0)
 		note_passed_fds(msg, true);
-	/* msg is the program's: looked into only after the kernel accepted it (got >= 0) */
-	return note_read(fd, got, got >= 0 ? room_if_tracked(fd, got, msg->msg_iov, msg->msg_iovlen) : 0);
+	return note_read(fd, got, got == 0 && iov_has_room(msg->msg_iov, msg->msg_iovlen));
 }
 
 #ifdef __GLIBC__

@@ -232,9 +232,9 @@ struct tcp_info_more {
  * throws away whatever of ours the peer has not yet read, when input is left unread at the close, and
  * when input arrives after it. So yes if we sent anything, and anything is unread, or the peer may
  * still be sending: its data came within the last second, and is newer than ours (an upload we
- * answered before its end), or filled the program's last read (a chunk of more to come, where a whole
- * request leaves room; the kernel's clock counts in ticks of a few milliseconds, and a server often
- * reads, answers and closes within one, or before the uploader's next write), or the program shut
+ * answered before its end), or the program's last read brought a kilobyte or more (the peer sends in
+ * bulk; a request is smaller: the kernel's clock counts in ticks of a few milliseconds, and a server
+ * often reads, answers and closes within one, before the uploader's next segment), or the program shut
  * down its sending side first (it said it is done, not that the peer is: python's socketserver does
  * so on every connection, after an error answer to a body it never read too).
  * No after a finished exchange (the request read, the answer the last data either way: the peer
@@ -261,7 +261,7 @@ static bool close_would_lose(int fd, const struct fd_facts *facts, int *unread)
 		return false;
 	uint32_t theirs = t->tcpi_last_data_recv, ours = t->tcpi_last_data_sent; /* ms ago */
 	return *unread > 0 || (peer_may_send && theirs < CLOSEWAIT_IDLE_MS_DEFAULT &&
-			       (theirs < ours || facts->read_filled || facts->shut_wr));
+			       (theirs < ours || facts->read_bulk || facts->shut_wr));
 }
 
 static bool skip(int fd, const char *reason)

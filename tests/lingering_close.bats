@@ -141,7 +141,7 @@ cut_short() {
 @test "a fork-per-connection server whose child is made without fork handlers answers whole with lingering on" {
 	local maker
 	for maker in _Fork clone sys_fork sys_clone sys_clone3; do
-		run "$PROGS/linger_sharing" "$maker"
+		run --separate-stderr "$PROGS/linger_sharing" "$maker" # AddressSanitizer has words for clone()
 		[ "$output" = "$(printf 'client got=1048582 end=eof\nchild write=ok')" ]
 		TCPRARE_LINGER=on run logged "$PROGS/linger_sharing" "$maker"
 		[ "$output" = "$(printf 'client got=1048582 end=eof\nchild write=ok')" ]
