@@ -11,8 +11,7 @@ BUILD ?= build
 WARN = -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
 BASE_CFLAGS = -std=gnu11 $(WARN) -D_GNU_SOURCE -DTCPRARE_VERSION='"$(VERSION)"'
-# -fexceptions: a hook's cleanups run when pthread_cancel() unwinds a thread out of it.
-LIB_CFLAGS = $(BASE_CFLAGS) -fPIC -fvisibility=hidden -fexceptions
+LIB_CFLAGS = $(BASE_CFLAGS) -fPIC -fvisibility=hidden
 LIB_LDFLAGS = -shared -Wl,-z,relro,-z,now -Wl,--no-undefined
 LIB_LIBS = -ldl -lpthread
 

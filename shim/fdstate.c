@@ -70,7 +70,9 @@ static bool track(int fd, uint32_t ino, uint32_t flags, uint32_t gen, uint32_t l
 	STORE(e->log_suppressed, 0);
 	STORE(e->queue_full_seen, 0);
 	STORE(e->queue_check_ms, 0);
-	STORE(e->generation, LOAD(e->generation) + 1);
+	uint32_t generation = LOAD(e->generation) + 1;
+	__atomic_store_n(&e->writing, (uint64_t)generation << 32, __ATOMIC_RELAXED);
+	STORE(e->generation, generation);
 	__atomic_store_n(&e->ino, ino, __ATOMIC_RELEASE);
 	return true;
 }
@@ -180,7 +182,10 @@ bool fdstate_writing(int fd, uint32_t generation)
 	struct fd_entry *e = entry(fd, false); /* forgotten by now: read the counter as it is */
 	/* A read-modify-write, not a plain load: a full barrier after the close, as the writers' own
 	 * increments are before their system call (a fence would do, but ThreadSanitizer has none). */
-	return e && __atomic_fetch_add(&e->writers[generation & 1], 0, __ATOMIC_SEQ_CST) != 0;
+	if (!e)
+		return false;
+	uint64_t writing = __atomic_fetch_add(&e->writing, 0, __ATOMIC_SEQ_CST);
+	return (writing >> 32) == generation && (uint32_t)writing != 0;
 }
 
 void fdstate_forget(int fd)
@@ -217,16 +222,17 @@ void fdstate_copy(int oldfd, int newfd)
 }
 
 /* In a forked child, the writes other threads of the parent had in the kernel are not the child's:
- * those threads do not exist here, and their counts would keep its closes from lingering for good.
- * Only entries with a count are written to, so the child copies few pages, if any. */
+ * those threads do not exist here, and their counts would keep its closes from lingering. Only
+ * entries with a count are written to, so the child copies few pages, if any. */
 static void forget_parent_writes(void)
 {
 	for (unsigned int p = 0; p < FDSTATE_MAX_FD / FDSTATE_PAGE_ENTRIES; p++) {
 		struct fd_entry *page = __atomic_load_n(&fdstate_pages[p], __ATOMIC_ACQUIRE);
-		for (unsigned int i = 0; page && i < FDSTATE_PAGE_ENTRIES; i++)
-			for (int parity = 0; parity < 2; parity++)
-				if (LOAD(page[i].writers[parity]))
-					STORE(page[i].writers[parity], 0);
+		for (unsigned int i = 0; page && i < FDSTATE_PAGE_ENTRIES; i++) {
+			uint64_t writing = __atomic_load_n(&page[i].writing, __ATOMIC_RELAXED);
+			if ((uint32_t)writing)
+				__atomic_store_n(&page[i].writing, writing >> 32 << 32, __ATOMIC_RELAXED);
+		}
 	}
 }
 

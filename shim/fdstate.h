@@ -72,10 +72,15 @@ static inline bool fdstate_note_write(int fd, struct write_note *note);
 /* A write on fd enters the kernel, which keeps the socket open until it returns, even if another
  * thread closes fd meanwhile. Counted until fdstate_write_ends(), so that a lingering close can see it;
  * returns what to pass to fdstate_write_ends(). Inline (below): every write asks. */
-static inline uint32_t *fdstate_write_starts(int fd);
-static inline void fdstate_write_ends(uint32_t *writing);
+struct fd_entry;
+struct write_token {
+	struct fd_entry *entry; /* NULL: not counted */
+	uint32_t generation;
+};
+static inline struct write_token fdstate_write_starts(int fd);
+static inline void fdstate_write_ends(struct write_token writing);
 /* Is a write on the socket that had this number and generation (struct fd_facts) in the kernel? Reads
- * the counter even once the entry is forgotten: after the program's close() of the number, this sees
+ * the count even once the entry is forgotten: after the program's close() of the number, this sees
  * every write that got the socket before the close (a full barrier orders the two). */
 bool fdstate_writing(int fd, uint32_t generation);
 
@@ -133,11 +138,13 @@ struct fd_entry {
 	uint32_t log_suppressed;
 	uint32_t queue_full_seen; /* listeners: accepts that found the accept queue full */
 	uint32_t queue_check_ms;  /* listeners: when an accept last looked at the queue */
-	/* Writes in the kernel now (counted with lingering on), by the parity of the number's generation,
-	 * which each new socket under the number bumps: so that the close of a socket does not take
-	 * writes on the next socket with its number, in another thread, for its own. */
+	/* Each new socket under the number bumps its generation. writing: generation << 32 | the writes
+	 * on that socket in the kernel now (counted with lingering on). A write of an older generation
+	 * counts nothing, so a close does not take writes on the next socket with its number, in another
+	 * thread, for its own; and a count left up (a thread cancelled, or longjmp'd, out of a blocking
+	 * write never comes back to end it) ends with the number's next socket. */
 	uint32_t generation;
-	uint32_t writers[2];
+	uint64_t writing;
 };
 
 extern struct fd_entry *fdstate_pages[FDSTATE_MAX_FD / FDSTATE_PAGE_ENTRIES];
@@ -174,20 +181,29 @@ static inline bool fdstate_note_write(int fd, struct write_note *note)
 	return true;
 }
 
-static inline uint32_t *fdstate_write_starts(int fd)
+static inline struct write_token fdstate_write_starts(int fd)
 {
 	struct fd_entry *e = fdstate_entry(fd);
 	if (!e)
-		return NULL;
-	uint32_t *writers = &e->writers[__atomic_load_n(&e->generation, __ATOMIC_RELAXED) & 1];
-	__atomic_add_fetch(writers, 1, __ATOMIC_SEQ_CST); /* before the kernel looks the number up */
-	return writers;
+		return (struct write_token){NULL, 0};
+	uint32_t generation = __atomic_load_n(&e->generation, __ATOMIC_ACQUIRE);
+	uint64_t old = __atomic_load_n(&e->writing, __ATOMIC_RELAXED), mine;
+	do /* sequentially consistent: before the kernel looks the number up */
+		mine = (old >> 32) == generation ? old + 1 : ((uint64_t)generation << 32 | 1);
+	while (!__atomic_compare_exchange_n(&e->writing, &old, mine, true, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
+	return (struct write_token){e, generation};
 }
 
-static inline void fdstate_write_ends(uint32_t *writing)
+static inline void fdstate_write_ends(struct write_token writing)
 {
-	if (writing) /* the entry's page is never unmapped, so it is still there */
-		__atomic_sub_fetch(writing, 1, __ATOMIC_RELEASE);
+	if (!writing.entry) /* the entry's page is never unmapped, so it is still there */
+		return;
+	uint64_t old = __atomic_load_n(&writing.entry->writing, __ATOMIC_RELAXED);
+	do
+		if ((old >> 32) != writing.generation || (uint32_t)old == 0)
+			return; /* the number has a new socket since: its count is not ours */
+	while (!__atomic_compare_exchange_n(&writing.entry->writing, &old, old - 1, true, __ATOMIC_RELEASE,
+					    __ATOMIC_RELAXED));
 }
 
 static inline void fdstate_note_read_bulk(int fd, bool bulk)

@@ -4,6 +4,7 @@
 #include "backlog.h"
 #include "epollset.h"
 #include "fdstate.h"
+#include "init.h"
 #include "linger.h"
 #include "ownfd.h"
 #include "process.h"
@@ -13,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -247,6 +249,63 @@ INTERPOSED pid_t fork(void)
 	}
 	pid_t pid = real.fork();
 	if (pid > 0 && !in_vfork_child())
+		process_note_child(pid);
+	return pid;
+}
+
+/* _Fork() and clone() run no fork handlers: their hooks do what the handlers would have, so that the
+ * child's sockets count as shared on both sides and the child's own closes linger as after fork().
+ * (A close that is about to linger also looks in /proc for children made where no hook runs: see
+ * process.h.) */
+INTERPOSED pid_t _Fork(void)
+{
+	if (!real_lookup((void **)&real._Fork, "_Fork")) {
+		errno = ENOSYS;
+		return -1;
+	}
+	pid_t pid = real._Fork();
+	if (pid == 0)
+		tcprare_after_fork_in_child();
+	else if (pid > 0 && !in_vfork_child()) {
+		tcprare_after_fork_in_parent();
+		process_note_child(pid);
+	}
+	return pid;
+}
+
+/* The child of clone() without CLONE_VM starts in fn on a copy of the parent's memory: this frame's
+ * copy of fn and arg is there too. */
+struct clone_start {
+	int (*fn)(void *);
+	void *arg;
+};
+
+static int clone_child(void *start)
+{
+	tcprare_after_fork_in_child();
+	return ((struct clone_start *)start)->fn(((struct clone_start *)start)->arg);
+}
+
+INTERPOSED int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+	va_list ap; /* parent_tid, tls, child_tid: passed on whether flags use them or not, as libc does */
+	va_start(ap, arg);
+	void *parent_tid = va_arg(ap, void *), *tls = va_arg(ap, void *), *child_tid = va_arg(ap, void *);
+	va_end(ap);
+	if (!real_lookup((void **)&real.clone, "clone")) {
+		errno = ENOSYS;
+		return -1;
+	}
+	/* CLONE_FILES: one descriptor table, as threads share it. CLONE_VM without it (a spawn of its
+	 * own): the child must touch nothing of ours, but its table holds our sockets. */
+	bool own_table = !(flags & CLONE_FILES), own_memory = !(flags & CLONE_VM);
+	if (!own_table || in_vfork_child())
+		return real.clone(fn, stack, flags, arg, parent_tid, tls, child_tid);
+	struct clone_start start = {fn, arg};
+	tcprare_after_fork_in_parent(); /* before: the child may run, and exec, before we return */
+	int pid = own_memory ? real.clone(clone_child, stack, flags, &start, parent_tid, tls, child_tid)
+			     : real.clone(fn, stack, flags, arg, parent_tid, tls, child_tid);
+	if (pid > 0)
 		process_note_child(pid);
 	return pid;
 }

@@ -127,7 +127,7 @@ INTERPOSED ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, in
 		__typeof__(call) result_ = -1;                                                        \
 		if (!(closewait_watches(fd) &&                                                        \
 		      closewait_refuses((fd), (flags), &(struct write_size){__VA_ARGS__}))) {         \
-			LINGER_COUNTED_WRITE uint32_t *writing_ = linger_write_starts(fd);            \
+			LINGER_COUNTED_WRITE struct write_token writing_ = linger_write_starts(fd);   \
 			result_ = (call);                                                             \
 		}                                                                                     \
 		result_;                                                                              \

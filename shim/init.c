@@ -4,6 +4,7 @@
 #include "clock.h"
 #include "config.h"
 #include "fdstate.h"
+#include "init.h"
 #include "linger.h"
 #include "log.h"
 #include "ownfd.h"
@@ -13,12 +14,12 @@
 
 #include <pthread.h>
 
-static void after_fork_in_parent(void)
+void tcprare_after_fork_in_parent(void)
 {
 	fdstate_note_fork(false);
 }
 
-static void after_fork_in_child(void)
+void tcprare_after_fork_in_child(void)
 {
 	fdstate_note_fork(true);
 	process_note_self();
@@ -38,7 +39,7 @@ __attribute__((constructor)) static void tcprare_load(void)
 	log_open();
 	fdstate_adopt_inherited();
 	/* Also covers daemon() and anything else that forks through glibc's fork. */
-	pthread_atfork(NULL, after_fork_in_parent, after_fork_in_child);
+	pthread_atfork(NULL, tcprare_after_fork_in_parent, tcprare_after_fork_in_child);
 }
 
 __attribute__((destructor)) static void tcprare_unload(void)

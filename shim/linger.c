@@ -221,9 +221,15 @@ static bool linger_option_set(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_LINGER, &option, &len) != 0 || option.l_onoff;
 }
 
-/* The kernel's struct tcp_info goes on past glibc's; data_segs_out came with Linux 4.6. */
-struct tcp_info_more {
-	struct tcp_info glibc;
+/* The kernel's struct tcp_info, as far as this reads it, in its own fixed layout: glibc's stops before
+ * the fields of Linux 4.1 and later, musl's goes on past them. notsent_bytes and data_segs_out came
+ * with Linux 4.6; an older kernel's answer is shorter. */
+struct kernel_tcp_info {
+	uint8_t state, ca_state, retransmits, probes, backoff, options, wscale, app_limited;
+	uint32_t rto, ato, snd_mss, rcv_mss, unacked, sacked, lost, retrans, fackets;
+	uint32_t last_data_sent, last_ack_sent, last_data_recv, last_ack_recv;
+	uint32_t pmtu, rcv_ssthresh, rtt, rttvar, snd_ssthresh, snd_cwnd, advmss, reordering;
+	uint32_t rcv_rtt, rcv_space, total_retrans;
 	uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
 	uint32_t segs_out, segs_in, notsent_bytes, min_rtt, data_segs_in, data_segs_out;
 };
@@ -236,32 +242,34 @@ struct tcp_info_more {
  * bulk; a request is smaller: the kernel's clock counts in ticks of a few milliseconds, and a server
  * often reads, answers and closes within one, before the uploader's next segment), or the program shut
  * down its sending side first (it said it is done, not that the peer is: python's socketserver does
- * so on every connection, after an error answer to a body it never read too).
+ * so on every connection, after an error answer to a body it never read too), or part of our answer
+ * is not even sent yet (a large answer, which a request or body arriving after the close would cut).
  * No after a finished exchange (the request read, the answer the last data either way: the peer
  * waits for our FIN), no if we never sent data (nothing of ours to lose), and no on an idle
- * connection (a server's idle timeout): a plain close's FIN tells the peer at once, where a linger
- * would read and throw away what it sent next, instead of its writes failing and its own error path
- * running. Once the peer's FIN is in and nothing is left unread, a plain close is a clean one.
+ * connection (a server's idle timeout; nothing either way for a second): a plain close's FIN, or RST
+ * for what is unread, tells the peer at once, where a linger would read and throw away what it sent
+ * next, instead of its writes failing and its own error path running. Once the peer's FIN is in and
+ * nothing is left unread, a plain close is a clean one.
  * One getsockopt() and one ioctl(): this runs on every close of a connection. */
 static bool close_would_lose(int fd, const struct fd_facts *facts, int *unread)
 {
-	struct tcp_info_more info;
-	socklen_t len = sizeof(info);
+	struct kernel_tcp_info t;
+	socklen_t len = sizeof(t);
 	*unread = 0;
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0)
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &t, &len) != 0)
 		return false;
-	bool sent = len < offsetof(struct tcp_info_more, data_segs_out) + sizeof(info.data_segs_out) ||
-		    info.data_segs_out > 0; /* before Linux 4.6: assume we did */
-	const struct tcp_info *t = &info.glibc;
-	bool peer_may_send = t->tcpi_state == TCP_ESTABLISHED || t->tcpi_state == TCP_FIN_WAIT1 ||
-			     t->tcpi_state == TCP_FIN_WAIT2;
+	bool since_4_6 = len >= offsetof(struct kernel_tcp_info, data_segs_out) + sizeof(t.data_segs_out);
+	bool sent = !since_4_6 || t.data_segs_out > 0; /* an older kernel: assume we did */
+	uint32_t theirs = t.last_data_recv, ours = t.last_data_sent; /* ms ago */
+	bool idle = theirs >= CLOSEWAIT_IDLE_MS_DEFAULT && ours >= CLOSEWAIT_IDLE_MS_DEFAULT;
+	bool peer_may_send = t.state == TCP_ESTABLISHED || t.state == TCP_FIN_WAIT1 || t.state == TCP_FIN_WAIT2;
 	/* With the peer's FIN in, nothing more arrives; but what is unread still draws RST. */
-	bool fin_in = t->tcpi_state == TCP_CLOSE_WAIT || t->tcpi_state == TCP_CLOSING || t->tcpi_state == TCP_LAST_ACK;
-	if (!sent || !(peer_may_send || fin_in) || ioctl(fd, FIONREAD, unread) != 0)
+	bool fin_in = t.state == TCP_CLOSE_WAIT || t.state == TCP_CLOSING || t.state == TCP_LAST_ACK;
+	if (!sent || idle || !(peer_may_send || fin_in) || ioctl(fd, FIONREAD, unread) != 0)
 		return false;
-	uint32_t theirs = t->tcpi_last_data_recv, ours = t->tcpi_last_data_sent; /* ms ago */
+	bool unsent = since_4_6 && t.notsent_bytes > 0;
 	return *unread > 0 || (peer_may_send && theirs < CLOSEWAIT_IDLE_MS_DEFAULT &&
-			       (theirs < ours || facts->read_bulk || facts->shut_wr));
+			       (theirs < ours || facts->read_bulk || facts->shut_wr || unsent));
 }
 
 static bool skip(int fd, const char *reason)
@@ -525,8 +533,8 @@ static void *drain_loop(void *unused)
 	for (unsigned int i = 0; i < LOAD(high_water); i++)
 		if (LOAD(slots[i].socket))
 			finish(&slots[i], EV_LINGER_TIMEOUT, "limit", "error");
+	STORE(thread_state, STOPPED); /* first: a close must not make descriptors no thread will serve */
 	drop_descriptors();
-	STORE(thread_state, STOPPED);
 	return NULL;
 }
 
@@ -534,8 +542,6 @@ static void *drain_loop(void *unused)
 
 void linger_after_fork_child(void)
 {
-	if (LOAD(thread_state) == STOPPED)
-		return;
 	for (unsigned int i = 0; i < LOAD(high_water); i++) {
 		uint64_t socket = LOAD(slots[i].socket);
 		if (socket && still_there(socket)) {

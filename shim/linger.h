@@ -4,6 +4,7 @@
 #pragma once
 #include "config.h"
 #include "fdstate.h"
+#include "vfork.h"
 
 #include <stdbool.h>
 
@@ -17,17 +18,16 @@ static inline bool linger_watches(int fd)
 /* A write on fd enters the kernel: with lingering on it is counted until its scope ends, so that
  * a close from another thread meanwhile is a plain one. The kernel keeps the socket open for that
  * write and sends everything it writes; a shutdown() would cut it short. */
-static inline uint32_t *linger_write_starts(int fd)
+static inline struct write_token linger_write_starts(int fd)
 {
-	return config.linger == MODE_ON ? fdstate_write_starts(fd) : NULL;
+	/* Not in a vfork child: the count is in its parent's memory, and the child may die mid-write. */
+	return config.linger == MODE_ON && !in_vfork_child() ? fdstate_write_starts(fd) : (struct write_token){NULL, 0};
 }
-static inline void linger_write_ends(uint32_t **writing)
+static inline void linger_write_ends(struct write_token *writing)
 {
 	fdstate_write_ends(*writing);
 }
-/* On the variable holding linger_write_starts()'s result: the count ends as the write's scope does,
- * also when pthread_cancel() unwinds a thread out of a blocking write (the library is built with
- * -fexceptions for that), which would otherwise leave the count up for good. */
+/* On the variable holding linger_write_starts()'s result: the count ends as the write's scope does. */
 #define LINGER_COUNTED_WRITE __attribute__((cleanup(linger_write_ends)))
 
 /* After connect() or accept() made a connection: starts the drain thread, if lingering is on and it

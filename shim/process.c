@@ -13,7 +13,7 @@
 
 /* Descendants looked at, at most: beyond, the answer is "may hold it". Small, on the stack: a close()
  * may run in a signal handler on a small alternate stack. */
-#define MAX_DESCENDANTS 256
+#define MAX_DESCENDANTS 64
 
 /* Children made by fork() or posix_spawn(), the latest ones: one forgotten is only looked at. */
 #define MAX_KNOWN_CHILDREN 64
@@ -87,7 +87,7 @@ static struct path proc_path(pid_t pid, const char *rest)
  * it returns false. Returns false if the directory could not be read. */
 bool process_each_numbered(int dir, bool (*each)(int dir, const char *name, long number, void *ctx), void *ctx)
 {
-	char buf[1024];
+	char buf[512];
 	long n;
 	while ((n = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0) {
 		for (long off = 0; off < n;) {
@@ -137,7 +137,7 @@ static bool add_children_of_thread(int dir, const char *tid, long number, void *
 		s->unsure |= errno != ENOENT; /* ENOENT: a thread that has just ended */
 		return !s->unsure;
 	}
-	char buf[512];
+	char buf[256];
 	long pid = -1;
 	ssize_t n;
 	while ((n = real.read(fd, buf, sizeof(buf))) > 0) {

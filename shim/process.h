@@ -27,7 +27,7 @@ bool process_is_unseen_child(void);
  * all (the common case) costs one waitid(); otherwise the children of each thread are listed in
  * /proc, and the descriptors of each one not made by fork() or posix_spawn() (and of its own
  * descendants) are looked at. Where that cannot be done (no /proc, a child that is not ours to
- * inspect), says yes. */
+ * inspect, more than 64 of them), says yes. */
 bool process_descendant_holds(uint32_t inode);
 
 /* Calls each(dir, name, number) for every entry of the open directory whose name is a number (the

@@ -145,6 +145,8 @@ void real_resolve(void)
 	SWAP_IN(sendmmsg);
 	SWAP_IN(sendfile);
 	SWAP_IN(fork);
+	SWAP_IN(_Fork);
+	SWAP_IN(clone);
 	SWAP_IN(posix_spawn);
 	SWAP_IN(posix_spawnp);
 	SWAP_IN(system);

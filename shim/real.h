@@ -54,6 +54,8 @@ struct real_libc {
 	ssize_t (*sendfile)(int, int, off_t *, size_t);
 	/* No syscall stands in for these; NULL until resolved. */
 	pid_t (*fork)(void);
+	pid_t (*_Fork)(void);
+	int (*clone)(int (*)(void *), void *, int, void *, ...);
 	int (*posix_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
 			   const posix_spawnattr_t *, char *const[], char *const[]);
 	int (*posix_spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *,

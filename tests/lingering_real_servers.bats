@@ -72,9 +72,10 @@ ab_check() {
 	! grep -E '^Non-2xx responses' <<<"$1"
 }
 
-# Each of these closes follows a finished exchange (the request read, the whole answer written): a
-# plain close loses nothing there, and lingering, on by default, leaves it to the kernel.
-@test "nginx under sustained load with lingering on answers all 5000 requests whole, each close a plain one" {
+# Each of these closes follows a finished exchange (the request read, the whole answer written). Where
+# part of the 100 KB answer is still unsent at the close, the close lingers (a request arriving then
+# would otherwise cut it); the others are plain. Either way nginx, an epoll program, sees nothing.
+@test "nginx under sustained load with lingering on answers all 5000 requests whole" {
 	need nginx ab
 	start_nginx
 	run timeout 60 ab -q -n 5000 -c 20 "http://127.0.0.1:$PORT/file.bin"
@@ -82,12 +83,11 @@ ab_check() {
 	[ "$status" -eq 0 ]
 	ab_check "$output"
 	echo "lingered: $(count_log 'linger started'), skipped: $(count_log 'linger skipped')"
-	[ "$(count_log 'linger started')" -eq 0 ]
 	[ "$(count_log 'linger skipped')" -eq 0 ]
 	nginx_clean_stop
 }
 
-@test "nginx with keep-alive under sustained load with lingering on answers all 5000 requests whole, each close a plain one" {
+@test "nginx with keep-alive under sustained load with lingering on answers all 5000 requests whole" {
 	need nginx ab
 	start_nginx
 	run timeout 60 ab -q -k -n 5000 -c 20 "http://127.0.0.1:$PORT/file.bin"
@@ -97,7 +97,7 @@ ab_check() {
 	grep -E '^Keep-Alive requests: +[1-9][0-9]*$' <<<"$output"
 	# keepalive_requests 50: nginx closes each connection after its 50th answer.
 	echo "lingered: $(count_log 'linger started')"
-	[ "$(count_log 'linger started')" -eq 0 ]
+	[ "$(count_log 'linger skipped')" -eq 0 ]
 	nginx_clean_stop
 }
 

@@ -18,9 +18,11 @@
  *                                Prints "client got=N end=..." and "writer wrote=N" (the kernel
  *                                keeps the socket until B's write is done: 8388608, eof, 8388608).
  *   linger_sharing cancelled     as writer, but the blocked writer thread is cancelled
- *                                (pthread_cancel) before the close, which then lingers: the client
- *                                reads what the writer had sent, to a FIN ("client ... end=eof"),
- *                                and "writer cancelled".
+ *                                (pthread_cancel) before the close: "client ... end=eof" and
+ *                                "writer cancelled". Then a second connection takes the same
+ *                                number ("same_number=1"), its server answers 6 bytes and closes
+ *                                with the client's request unread: "client got=6 end=eof" if that
+ *                                close lingered, ECONNRESET if it was a plain one.
  * Client and server are in this process; the child holds the client's descriptor too and leaves it
  * alone. Exits 0 when the scenario ran, 2 on a setup failure; alarm(20) bounds it. */
 #include <errno.h>
@@ -249,6 +251,19 @@ static void close_while_writing(bool cancel)
 	client_reads(client);
 	if (cancel) {
 		printf("writer cancelled\n");
+		int number = writer_conn, server;
+		char request[REQUEST_BYTES] = {0};
+		close(client);
+		connect_pair(&client, &server);
+		printf("same_number=%d\n", server == number);
+		if (write(client, request, sizeof(request)) != sizeof(request))
+			die("request");
+		pause_ms(50);
+		if (write(server, "answer", 6) != 6)
+			die("answer");
+		close(server);
+		pause_ms(100);
+		client_reads(client);
 		return;
 	}
 	pthread_join(thread, NULL);
