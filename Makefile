@@ -135,3 +135,6 @@ fuzz: build-fuzz/config_fuzz
 # memcheck on the demo's programs, the library preloaded and at work in each; about 30 s.
 valgrind: all
 	tests/fuzz/valgrind_demo.sh $(BUILD)
+
+# tcprare-watch, the eBPF watcher: its own rules, built where its tools are present.
+include diag/watch.mk

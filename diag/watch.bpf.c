@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+/* tcprare-watch's kernel half: tracepoints only (tp_btf), since that is what loads everywhere the
+ * watcher is meant to run (kprobes, fentry and LSM programs do not on every kernel). Nothing here
+ * runs per write or per packet: state changes, resets and dropped packets are rare, so attaching
+ * costs a busy host next to nothing. Each event goes to watch.c as a struct watch_event. */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "watch.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+
+/* Set by watch.c before loading: 0 watches every network namespace, else only this one's inode. */
+const volatile __u32 netns_only = 0;
+/* jiffies to ms; a kernel whose config libbpf cannot read gets the most common value. */
+extern unsigned int CONFIG_HZ __kconfig __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+/* Sockets in CLOSE_WAIT (or LAST_ACK after it): the quiet before the peer's FIN, kept until the
+ * socket reaches CLOSE. LRU: a lost update never grows the map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u32);
+} closewait_quiet SEC(".maps");
+
+/* Who called listen(): the owner of a listener, known before any overflow. */
+struct owner {
+	__u32 pid;
+	char comm[16];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct owner);
+} listener_owner SEC(".maps");
+
+/* When each overflowing listener last sent a record: at most ten a second each, watch.c sums. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u64);
+} overflow_sent SEC(".maps");
+
+/* The state a socket left on its way to CLOSE, on this CPU: close() sets CLOSE just before it sends
+ * its RST, and a FIN received earlier then counts one in rcv_nxt that is no unread byte. */
+struct closing {
+	__u64 sock;
+	int from;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct closing);
+} last_closing SEC(".maps");
+
+static __always_inline __u32 netns_of(const struct sock *sk)
+{
+	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+}
+
+static __always_inline bool watched(const struct sock *sk)
+{
+	return !netns_only || netns_of(sk) == netns_only;
+}
+
+static __always_inline __u32 jiffies_to_ms(__u32 j)
+{
+	__u32 hz = CONFIG_HZ ? CONFIG_HZ : 250;
+	return (__u32)((__u64)j * 1000 / hz);
+}
+
+/* The addresses, the namespace and the socket's inode. The local port from inet_sport: a socket
+ * closed with unread input is already unhashed when its RST goes out, and its skc_num is zero. */
+static __always_inline void describe(struct watch_event *e, const struct sock *sk)
+{
+	struct socket *sock = BPF_CORE_READ(sk, sk_socket);
+	e->sock = (__u64)(unsigned long)sk;
+	e->inode = 0;
+	if (sock) {
+		struct socket_alloc *sa = container_of(sock, struct socket_alloc, socket);
+		e->inode = BPF_CORE_READ(sa, vfs_inode.i_ino);
+	}
+	e->netns = netns_of(sk);
+	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	e->local_port = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+	e->peer_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	__builtin_memset(e->local_addr, 0, sizeof(e->local_addr));
+	__builtin_memset(e->peer_addr, 0, sizeof(e->peer_addr));
+	if (e->family == AF_INET6) {
+		BPF_CORE_READ_INTO(&e->local_addr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&e->peer_addr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		BPF_CORE_READ_INTO((__u32 *)e->local_addr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)e->peer_addr, sk, __sk_common.skc_daddr);
+	}
+}
+
+static __always_inline struct watch_event *reserve(__u32 kind, const struct sock *sk)
+{
+	struct watch_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e)
+		return 0;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->kind = kind;
+	describe(e, sk);
+	return e;
+}
+
+static __always_inline void from_current(struct watch_event *e)
+{
+	e->pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+}
+
+/* CLOSE_WAIT: the quiet before the FIN, as the library's guard measures it: time since data last
+ * went either way, unless data the program has not read came before the FIN (what the peer said as
+ * it closed): then since our own last data only. rcv_nxt counts the FIN itself. */
+static __always_inline void note_closewait(const struct sock *sk)
+{
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	__u32 now = (__u32)bpf_jiffies64();
+	__u32 sent = BPF_CORE_READ(tp, lsndtime);
+	__u32 received = BPF_CORE_READ(tp, inet_conn.icsk_ack.lrcvtime);
+	__u32 unread = BPF_CORE_READ(tp, rcv_nxt) - BPF_CORE_READ(tp, copied_seq) - 1;
+	__u32 last = sent;
+	if (unread == 0 && (__s32)(received - sent) > 0)
+		last = received;
+	__u32 quiet = jiffies_to_ms(now - last);
+	__u64 key = (__u64)(unsigned long)sk;
+	bpf_map_update_elem(&closewait_quiet, &key, &quiet, BPF_ANY);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_state, const struct sock *sk, const int from, const int to)
+{
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP || !watched(sk))
+		return 0;
+	__u64 key = (__u64)(unsigned long)sk;
+	if (to == TCP_CLOSE_WAIT) {
+		note_closewait(sk);
+	} else if (to == TCP_CLOSE) {
+		__u32 zero = 0;
+		struct closing *c = bpf_map_lookup_elem(&last_closing, &zero);
+		if (c) {
+			c->sock = key;
+			c->from = from;
+		}
+		if (from == TCP_CLOSE_WAIT || from == TCP_LAST_ACK)
+			bpf_map_delete_elem(&closewait_quiet, &key);
+	} else if (to == TCP_LISTEN) {
+		struct owner o = {.pid = bpf_get_current_pid_tgid() >> 32};
+		bpf_get_current_comm(o.comm, sizeof(o.comm));
+		bpf_map_update_elem(&listener_owner, &key, &o, BPF_ANY);
+	}
+	return 0;
+}
+
+/* The peer reset a connection it had closed: whatever we sent since and it never acknowledged is
+ * lost. A reset that finds the socket owned by a process (locked by a system call on it) waits in
+ * the socket's backlog and is processed by that process as it releases the lock: on loopback, the
+ * writer itself, within its write. Otherwise (a softirq on whatever ran) the current process is only
+ * a candidate, which watch.c checks against /proc. */
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(on_receive_reset, struct sock *sk)
+{
+	__u64 key = (__u64)(unsigned long)sk;
+	__u32 *quiet = bpf_map_lookup_elem(&closewait_quiet, &key);
+	if (!quiet)
+		return 0;
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	__u32 lost = BPF_CORE_READ(tp, snd_nxt) - BPF_CORE_READ(tp, snd_una);
+	if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_LAST_ACK && lost > 0)
+		lost--; /* our own FIN */
+	__u32 quiet_ms = *quiet;
+	if (lost == 0)
+		return 0;
+	struct watch_event *e = reserve(WATCH_CLOSEWAIT_LOST, sk);
+	if (!e)
+		return 0;
+	from_current(e);
+	e->pid_holds = BPF_CORE_READ(sk, sk_lock.owned) != 0;
+	e->bytes = lost;
+	e->quiet_ms = quiet_ms;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* close() with unread input (RFC 2525 2.17): the RST goes out from the closing process's own
+ * context. Kernels before 6.10 pass no reason: there the event is not reported. */
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb)
+{
+	if (!bpf_core_enum_value_exists(enum sk_rst_reason, SK_RST_REASON_TCP_ABORT_ON_CLOSE))
+		return 0;
+	int reason = (int)ctx[2];
+	if (!sk || reason != bpf_core_enum_value(enum sk_rst_reason, SK_RST_REASON_TCP_ABORT_ON_CLOSE) ||
+	    !watched(sk))
+		return 0;
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	__u32 unread = BPF_CORE_READ(tp, rcv_nxt) - BPF_CORE_READ(tp, copied_seq);
+	__u32 zero = 0;
+	struct closing *c = bpf_map_lookup_elem(&last_closing, &zero);
+	if (c && c->sock == (__u64)(unsigned long)sk && c->from == TCP_CLOSE_WAIT && unread > 0)
+		unread--; /* the peer's FIN */
+	struct watch_event *e = reserve(WATCH_LINGER_RESET, sk);
+	if (!e)
+		return 0;
+	from_current(e);
+	e->pid_holds = 1; /* the closing process: its descriptor is gone already */
+	e->bytes = unread;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+static __always_inline __u64 drops_of(const struct sock *sk)
+{
+	__u64 drops = (__u32)BPF_CORE_READ(sk, sk_drops.counter);
+	if (bpf_core_field_exists(sk->sk_drop_counters)) {
+		struct numa_drop_counters *numa = BPF_CORE_READ(sk, sk_drop_counters);
+		if (numa)
+			drops += (__u32)BPF_CORE_READ(numa, drops0.counter) +
+				 (__u32)BPF_CORE_READ(numa, drops1.counter);
+	}
+	return drops;
+}
+
+/* A dropped packet whose listener's accept queue is over its backlog: the final ACK of a handshake
+ * the kernel ignored. The SYNs it drops for the same reason pass no tracepoint, but add to the
+ * listener's sk_drops, which the record carries. rx_sk is the socket the packet reached (6.12+). */
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(on_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason,
+	     struct sock *rx_sk)
+{
+	if (!rx_sk || BPF_CORE_READ(rx_sk, __sk_common.skc_state) != TCP_LISTEN)
+		return 0;
+	__u32 queue = BPF_CORE_READ(rx_sk, sk_ack_backlog), backlog = BPF_CORE_READ(rx_sk, sk_max_ack_backlog);
+	if (queue <= backlog || BPF_CORE_READ(rx_sk, sk_protocol) != IPPROTO_TCP || !watched(rx_sk))
+		return 0;
+	__u64 key = (__u64)(unsigned long)rx_sk, now = bpf_ktime_get_ns();
+	__u64 *sent = bpf_map_lookup_elem(&overflow_sent, &key);
+	if (sent && now - *sent < 100000000ULL)
+		return 0;
+	bpf_map_update_elem(&overflow_sent, &key, &now, BPF_ANY);
+	struct watch_event *e = reserve(WATCH_ACCEPT_OVERFLOW, rx_sk);
+	if (!e)
+		return 0;
+	struct owner *o = bpf_map_lookup_elem(&listener_owner, &key);
+	if (o) {
+		e->pid = o->pid;
+		__builtin_memcpy(e->comm, o->comm, sizeof(e->comm));
+	}
+	e->queue = queue;
+	e->backlog = backlog;
+	e->drops = drops_of(rx_sk);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}

@@ -1,0 +1,507 @@
+/* tcprare-watch: the rare TCP states as they happen on this host, for any program (static, Go,
+ * setuid: whatever LD_PRELOAD cannot reach), from kernel tracepoints (watch.bpf.c).
+ *
+ *   tcprare-watch [--json] [--duration S] [--netns PATH|INODE] [--verbose]
+ * One line per event on stdout, the counts at exit; "tcprare-watch: ready" on stderr once attached.
+ * See docs/tcprare-watch.8. */
+#include <arpa/inet.h>
+#include <bpf/libbpf.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "watch.h"
+#include "watch.skel.h"
+
+#ifndef TCPRARE_VERSION
+#define TCPRARE_VERSION "dev"
+#endif
+
+static struct {
+	bool json, verbose;
+	double duration; /* seconds; 0: until stopped */
+	uint32_t netns;  /* inode; 0: every namespace */
+	const char *netns_name;
+} opt;
+
+static volatile sig_atomic_t stopping;
+static unsigned long long counts[4];
+static const char *const event_words[4][2] = {
+	[WATCH_CLOSEWAIT_LOST] = {"closewait", "lost"},
+	[WATCH_LINGER_RESET] = {"linger", "reset"},
+	[WATCH_ACCEPT_OVERFLOW] = {"accept_queue", "overflow"},
+};
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static void usage(FILE *to)
+{
+	fprintf(to, "usage: tcprare-watch [--json] [--duration S] [--netns PATH|INODE] [--verbose]\n"
+		    "Prints CLOSE_WAIT writes lost to a reset, closes that reset a connection with unread\n"
+		    "input, and accept-queue overflows as they happen, in every network namespace.\n");
+}
+
+/* --- who owns a socket: /proc/PID/fd links read "socket:[INODE]" --- */
+
+static bool holds(pid_t pid, uint64_t inode)
+{
+	char dir[64], link[64], want[48];
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)inode);
+	DIR *d = opendir(dir);
+	if (!d)
+		return false;
+	bool found = false;
+	struct dirent *fd;
+	while (!found && (fd = readdir(d))) {
+		char path[PATH_MAX];
+		if (fd->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, fd->d_name);
+		ssize_t n = readlink(path, link, sizeof(link) - 1);
+		found = n > 0 && (size_t)n == strlen(want) && !memcmp(link, want, (size_t)n);
+	}
+	closedir(d);
+	return found;
+}
+
+/* The process holding the socket: the candidate the kernel saw if it holds it, else the first
+ * process found holding it; 0 if none (gone, or hidden from us). */
+static pid_t owner_of(uint64_t inode, pid_t candidate)
+{
+	if (!inode)
+		return candidate;
+	if (candidate > 0 && holds(candidate, inode))
+		return candidate;
+	DIR *proc = opendir("/proc");
+	if (!proc)
+		return 0;
+	pid_t found = 0;
+	struct dirent *p;
+	while (!found && (p = readdir(proc))) {
+		if (!isdigit((unsigned char)p->d_name[0]))
+			continue;
+		pid_t pid = (pid_t)atoi(p->d_name);
+		if (holds(pid, inode))
+			found = pid;
+	}
+	closedir(proc);
+	return found;
+}
+
+/* A process's name: /proc/PID/comm (a thread of it may have another name), else what the kernel saw. */
+static void name_of(pid_t pid, const char *seen, char *out, size_t size)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	FILE *f = pid > 0 ? fopen(path, "re") : NULL;
+	out[0] = '\0';
+	if (f) {
+		if (fgets(out, (int)size, f))
+			out[strcspn(out, "\n")] = '\0';
+		fclose(f);
+	}
+	if (!out[0])
+		snprintf(out, size, "%s", seen[0] ? seen : "-");
+}
+
+/* --- one line of output, text or JSON (keys as in libtcprare(7)) --- */
+
+struct field {
+	const char *key, *text;
+	unsigned long long number;
+};
+
+static void put_json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(out, "\\u%04x", c);
+		else
+			fputc(c, out);
+	}
+	fputc('"', out);
+}
+
+static void put_time(FILE *out, bool date)
+{
+	struct timespec ts;
+	struct tm tm;
+	char text[32];
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(text, sizeof(text), date ? "%Y-%m-%dT%H:%M:%S" : "%H:%M:%S", &tm);
+	fprintf(out, "%s.%03ld%s", text, ts.tv_nsec / 1000000, date ? "Z" : "");
+}
+
+static void print_line(pid_t pid, const char *prog, const char *event, const char *action,
+		       const struct field *fields, size_t n)
+{
+	if (opt.json) {
+		fputs("{\"time\":\"", stdout);
+		put_time(stdout, true);
+		printf("\",\"pid\":%d,\"prog\":", (int)pid);
+		put_json_string(stdout, prog);
+		printf(",\"event\":\"%s\",\"action\":\"%s\"", event, action);
+		for (size_t i = 0; i < n; i++) {
+			printf(",\"%s\":", fields[i].key);
+			if (fields[i].text)
+				put_json_string(stdout, fields[i].text);
+			else
+				printf("%llu", fields[i].number);
+		}
+		fputs("}\n", stdout);
+	} else {
+		put_time(stdout, false);
+		printf(" %s[%d]: %s %s", prog, (int)pid, event, action);
+		for (size_t i = 0; i < n; i++) {
+			if (fields[i].text)
+				printf(" %s=%s", fields[i].key, fields[i].text);
+			else
+				printf(" %s=%llu", fields[i].key, fields[i].number);
+		}
+		fputc('\n', stdout);
+	}
+	fflush(stdout);
+}
+
+static void format_address(int family, const uint8_t *addr, unsigned port, char *out, size_t size)
+{
+	char host[INET6_ADDRSTRLEN];
+	if (!inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, addr, host, sizeof(host))) {
+		snprintf(out, size, "-");
+		return;
+	}
+	snprintf(out, size, family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+}
+
+/* --- accept-queue overflows: one line per listener and second, with the drops since the last --- */
+
+#define MAX_LISTENERS 256
+static struct listener {
+	uint64_t sock, inode, drops_shown, drops_seen;
+	struct timespec shown;
+	bool pending; /* records came since the last line */
+	struct watch_event last;
+} listeners[MAX_LISTENERS];
+static size_t nlisteners;
+
+static double seconds_since(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static void print_event(const struct watch_event *e, unsigned long long drops)
+{
+	char local[64], peer[64], prog[64];
+	pid_t pid = e->pid_holds ? (pid_t)e->pid : owner_of(e->inode, (pid_t)e->pid);
+	name_of(pid, pid == (pid_t)e->pid ? e->comm : "", prog, sizeof(prog));
+	format_address(e->family, e->local_addr, e->local_port, local, sizeof(local));
+	if (e->kind == WATCH_ACCEPT_OVERFLOW)
+		snprintf(peer, sizeof(peer), "-");
+	else
+		format_address(e->family, e->peer_addr, e->peer_port, peer, sizeof(peer));
+	struct field f[8] = {{"local", local, 0}, {"peer", peer, 0}};
+	size_t n = 2;
+	switch (e->kind) {
+	case WATCH_CLOSEWAIT_LOST:
+		f[n++] = (struct field){"bytes", NULL, e->bytes};
+		f[n++] = (struct field){"quiet_ms", NULL, e->quiet_ms};
+		break;
+	case WATCH_LINGER_RESET:
+		f[n++] = (struct field){"unread", NULL, e->bytes};
+		break;
+	case WATCH_ACCEPT_OVERFLOW:
+		f[n++] = (struct field){"drops", NULL, drops};
+		f[n++] = (struct field){"queue", NULL, e->queue};
+		f[n++] = (struct field){"backlog", NULL, e->backlog};
+		break;
+	}
+	f[n++] = (struct field){"netns", NULL, e->netns};
+	print_line(pid, prog, event_words[e->kind][0], event_words[e->kind][1], f, n);
+	counts[e->kind]++;
+}
+
+static void show_listener(struct listener *l)
+{
+	print_event(&l->last, l->drops_seen - l->drops_shown);
+	l->drops_shown = l->drops_seen;
+	l->pending = false;
+	clock_gettime(CLOCK_MONOTONIC, &l->shown);
+}
+
+/* The first record of a listener is shown at once: its drops are all it had had since it started. */
+static void note_overflow(const struct watch_event *e)
+{
+	struct listener *l = NULL;
+	for (size_t i = 0; i < nlisteners && !l; i++)
+		if (listeners[i].sock == e->sock && listeners[i].inode == e->inode)
+			l = &listeners[i];
+	if (!l) {
+		l = &listeners[nlisteners < MAX_LISTENERS ? nlisteners++ : MAX_LISTENERS - 1];
+		*l = (struct listener){.sock = e->sock, .inode = e->inode};
+	}
+	l->last = *e;
+	if (e->drops > l->drops_seen)
+		l->drops_seen = e->drops;
+	l->pending = true;
+	if (l->shown.tv_sec == 0 || seconds_since(&l->shown) >= 1.0)
+		show_listener(l);
+}
+
+static void flush_listeners(bool all)
+{
+	for (size_t i = 0; i < nlisteners; i++)
+		if (listeners[i].pending && listeners[i].drops_seen > listeners[i].drops_shown &&
+		    (all || seconds_since(&listeners[i].shown) >= 1.0))
+			show_listener(&listeners[i]);
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	(void)ctx;
+	const struct watch_event *e = data;
+	if (size < sizeof(*e) || e->kind < WATCH_CLOSEWAIT_LOST || e->kind > WATCH_ACCEPT_OVERFLOW)
+		return 0;
+	if (e->kind == WATCH_ACCEPT_OVERFLOW)
+		note_overflow(e);
+	else
+		print_event(e, 0);
+	return 0;
+}
+
+static void print_counts(void)
+{
+	struct field f[3] = {{"closewait_lost", NULL, counts[WATCH_CLOSEWAIT_LOST]},
+			     {"linger_reset", NULL, counts[WATCH_LINGER_RESET]},
+			     {"accept_queue_overflow", NULL, counts[WATCH_ACCEPT_OVERFLOW]}};
+	if (opt.json) {
+		fputs("{\"time\":\"", stdout);
+		put_time(stdout, true);
+		printf("\",\"pid\":%d,\"prog\":\"tcprare-watch\",\"event\":\"summary\"", (int)getpid());
+		for (size_t i = 0; i < 3; i++)
+			printf(",\"%s\":%llu", f[i].key, f[i].number);
+		fputs("}\n", stdout);
+	} else {
+		put_time(stdout, false);
+		printf(" tcprare-watch[%d]: summary", (int)getpid());
+		for (size_t i = 0; i < 3; i++)
+			printf(" %s=%llu", f[i].key, f[i].number);
+		fputc('\n', stdout);
+	}
+	fflush(stdout);
+}
+
+/* --- loading: say what is missing, in words, instead of libbpf's guesses --- */
+
+static char libbpf_said[4096];
+
+static int on_libbpf(enum libbpf_print_level level, const char *format, va_list args)
+{
+	char line[1024];
+	vsnprintf(line, sizeof(line), format, args);
+	if (opt.verbose)
+		fputs(line, stderr);
+	/* Keep the last warnings for a failure message; never its "ulimit -l" advice (the memlock
+	 * limit is not what refuses tracing programs). */
+	if (level <= LIBBPF_WARN && !strstr(line, "ulimit")) {
+		size_t have = strlen(libbpf_said);
+		if (have + strlen(line) >= sizeof(libbpf_said))
+			have = 0;
+		snprintf(libbpf_said + have, sizeof(libbpf_said) - have, "%s", line);
+	}
+	return 0;
+}
+
+static bool has_capability(int cap)
+{
+	struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2] = {{0}};
+	if (syscall(SYS_capget, &header, data) != 0)
+		return false;
+	return data[cap / 32].effective & (1u << (cap % 32));
+}
+
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+/* Why loading failed, as far as it can be told: exits 2 after one message naming what is missing. */
+static void explain_failure(const char *step, int err)
+{
+	bool admin = has_capability(CAP_SYS_ADMIN);
+	const char *missing = NULL;
+	if (!admin && !has_capability(CAP_BPF) && !has_capability(CAP_PERFMON))
+		missing = "CAP_BPF and CAP_PERFMON (run it as root)";
+	else if (!admin && !has_capability(CAP_BPF))
+		missing = "CAP_BPF";
+	else if (!admin && !has_capability(CAP_PERFMON))
+		missing = "CAP_PERFMON";
+	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
+		fprintf(stderr, "tcprare-watch: the kernel has no BTF (/sys/kernel/btf/vmlinux is missing: "
+				"CONFIG_DEBUG_INFO_BTF): cannot %s\n", step);
+	else if (missing)
+		fprintf(stderr, "tcprare-watch: cannot %s: needs %s\n", step, missing);
+	else if (err == EPERM || err == EACCES)
+		fprintf(stderr, "tcprare-watch: cannot %s: the kernel refused tracing programs (%s) although "
+				"the capabilities are there: kernel lockdown, a security module, or a "
+				"container's seccomp filter forbids bpf(2) tracing here\n", step, strerror(err));
+	else if (err == ENOENT || err == EINVAL || err == ESRCH)
+		fprintf(stderr, "tcprare-watch: cannot %s: this kernel lacks a tracepoint or type the "
+				"watcher needs (Linux 6.12 or later: sock:inet_sock_set_state, tcp:tcp_receive_reset, "
+				"tcp:tcp_send_reset with a reason, skb:kfree_skb with rx_sk) (%s)\n", step, strerror(err));
+	else
+		fprintf(stderr, "tcprare-watch: cannot %s: %s\n", step, strerror(err));
+	if (!opt.verbose && libbpf_said[0])
+		fprintf(stderr, "tcprare-watch: libbpf said:\n%s", libbpf_said);
+	exit(2);
+}
+
+static uint32_t netns_inode(const char *name)
+{
+	struct stat st;
+	char *end;
+	errno = 0;
+	unsigned long n = strtoul(name, &end, 10);
+	if (*name && !*end && !errno && n > 0 && n <= UINT32_MAX)
+		return (uint32_t)n;
+	if (stat(name, &st) != 0) {
+		fprintf(stderr, "tcprare-watch: --netns %s: %s: expected a namespace file (/proc/PID/ns/net, "
+				"/run/netns/NAME) or its inode number\n", name, strerror(errno));
+		exit(2);
+	}
+	return (uint32_t)st.st_ino;
+}
+
+static void parse(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{"json", no_argument, 0, 'j'},	      {"duration", required_argument, 0, 'd'},
+		{"netns", required_argument, 0, 'n'}, {"verbose", no_argument, 0, 'v'},
+		{"help", no_argument, 0, 'h'},	      {"version", no_argument, 0, 'V'},
+		{0, 0, 0, 0}};
+	int c;
+	char *end;
+	while ((c = getopt_long(argc, argv, "jd:n:vh", longs, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			opt.json = true;
+			break;
+		case 'd':
+			errno = 0;
+			opt.duration = strtod(optarg, &end);
+			if (errno || end == optarg || *end || opt.duration <= 0 || opt.duration > 31536000) {
+				fprintf(stderr, "tcprare-watch: --duration %s: expected seconds, more than 0\n", optarg);
+				exit(2);
+			}
+			break;
+		case 'n':
+			opt.netns_name = optarg;
+			opt.netns = netns_inode(optarg);
+			break;
+		case 'v':
+			opt.verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("tcprare-watch %s\n", TCPRARE_VERSION);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		exit(2);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	parse(argc, argv);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	libbpf_set_print(on_libbpf);
+
+	struct watch_bpf *skel = watch_bpf__open();
+	if (!skel)
+		explain_failure("open the BPF programs", errno);
+	skel->rodata->netns_only = opt.netns;
+	int err = watch_bpf__load(skel);
+	if (err)
+		explain_failure("load the BPF programs", -err);
+	err = watch_bpf__attach(skel);
+	if (err)
+		explain_failure("attach to the tracepoints", -err);
+	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, NULL, NULL);
+	if (!rb)
+		explain_failure("open the ring buffer", errno);
+
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (opt.netns_name)
+		fprintf(stderr, "tcprare-watch: ready: watching network namespace %u (%s)\n", opt.netns, opt.netns_name);
+	else
+		fprintf(stderr, "tcprare-watch: ready: watching every network namespace\n");
+
+	int rc = 0;
+	while (!stopping) {
+		int wait_ms = 200;
+		if (opt.duration > 0) {
+			double left = opt.duration - seconds_since(&start);
+			if (left <= 0)
+				break;
+			if (left * 1000 < wait_ms)
+				wait_ms = (int)(left * 1000) + 1;
+		}
+		err = ring_buffer__poll(rb, wait_ms);
+		if (err < 0 && err != -EINTR) {
+			fprintf(stderr, "tcprare-watch: reading events: %s\n", strerror(-err));
+			rc = 1;
+			break;
+		}
+		flush_listeners(false);
+	}
+	ring_buffer__consume(rb);
+	flush_listeners(true);
+	print_counts();
+	ring_buffer__free(rb);
+	watch_bpf__destroy(skel);
+	return rc;
+}
