@@ -326,9 +326,9 @@ static int on_libbpf(enum libbpf_print_level level, const char *format, va_list 
 	vsnprintf(line, sizeof(line), format, args);
 	if (opt.verbose)
 		fputs(line, stderr);
-	/* Keep the last warnings for a failure message; never its "ulimit -l" advice (the memlock
-	 * limit is not what refuses tracing programs). */
-	if (level <= LIBBPF_WARN && !strstr(line, "ulimit")) {
+	/* Keep the last warnings for a failure we cannot name; never its advice on the memlock limit
+	 * ("ulimit -l", RLIMIT_MEMLOCK): since Linux 5.11 that limit does not apply to BPF at all. */
+	if (level <= LIBBPF_WARN && !strstr(line, "ulimit") && !strstr(line, "MEMLOCK")) {
 		size_t have = strlen(libbpf_said);
 		if (have + strlen(line) >= sizeof(libbpf_said))
 			have = 0;
@@ -364,6 +364,7 @@ static void explain_failure(const char *step, int err)
 		missing = "CAP_BPF";
 	else if (!admin && !has_capability(CAP_PERFMON))
 		missing = "CAP_PERFMON";
+	bool named = true;
 	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
 		fprintf(stderr, "tcprare-watch: the kernel has no BTF (/sys/kernel/btf/vmlinux is missing: "
 				"CONFIG_DEBUG_INFO_BTF): cannot %s\n", step);
@@ -377,9 +378,11 @@ static void explain_failure(const char *step, int err)
 		fprintf(stderr, "tcprare-watch: cannot %s: this kernel lacks a tracepoint or type the "
 				"watcher needs (Linux 6.12 or later: sock:inet_sock_set_state, tcp:tcp_receive_reset, "
 				"tcp:tcp_send_reset with a reason, skb:kfree_skb with rx_sk) (%s)\n", step, strerror(err));
-	else
+	else {
 		fprintf(stderr, "tcprare-watch: cannot %s: %s\n", step, strerror(err));
-	if (!opt.verbose && libbpf_said[0])
+		named = false;
+	}
+	if (!named && !opt.verbose && libbpf_said[0])
 		fprintf(stderr, "tcprare-watch: libbpf said:\n%s", libbpf_said);
 	exit(2);
 }
