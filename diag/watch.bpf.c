@@ -48,6 +48,15 @@ struct {
 	__type(value, struct owner);
 } listener_owner SEC(".maps");
 
+/* Who closed a connection actively (ESTABLISHED to FIN_WAIT1, in close() or shutdown()): data the
+ * peer sends afterwards draws an RST in a softirq, where no process of the socket's is at hand. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct owner);
+} closer SEC(".maps");
+
 /* When each overflowing listener last sent a record: at most ten a second each, watch.c sums. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -56,11 +65,13 @@ struct {
 	__type(value, __u64);
 } overflow_sent SEC(".maps");
 
-/* The state a socket left on its way to CLOSE, on this CPU: close() sets CLOSE just before it sends
- * its RST, and a FIN received earlier then counts one in rcv_nxt that is no unread byte. */
+/* The state a socket left on its way to CLOSE, on this CPU, and who had closed it: both close()
+ * and a reset for data after the close set CLOSE just before the RST goes out. A FIN received
+ * earlier counts one in rcv_nxt that is no unread byte. */
 struct closing {
 	__u64 sock;
 	int from;
+	struct owner closer;
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -157,12 +168,24 @@ int BPF_PROG(on_state, const struct sock *sk, const int from, const int to)
 	} else if (to == TCP_CLOSE) {
 		__u32 zero = 0;
 		struct closing *c = bpf_map_lookup_elem(&last_closing, &zero);
-		if (c) {
-			c->sock = key;
-			c->from = from;
-		}
-		if (from == TCP_CLOSE_WAIT || from == TCP_LAST_ACK)
+		if (!c)
+			return 0;
+		c->sock = key;
+		c->from = from;
+		c->closer.pid = 0;
+		if (from == TCP_CLOSE_WAIT || from == TCP_LAST_ACK) {
 			bpf_map_delete_elem(&closewait_quiet, &key);
+		} else if (from == TCP_FIN_WAIT1 || from == TCP_FIN_WAIT2 || from == TCP_CLOSING) {
+			struct owner *o = bpf_map_lookup_elem(&closer, &key);
+			if (o) {
+				c->closer = *o;
+				bpf_map_delete_elem(&closer, &key);
+			}
+		}
+	} else if (to == TCP_FIN_WAIT1 && from == TCP_ESTABLISHED) {
+		struct owner o = {.pid = bpf_get_current_pid_tgid() >> 32};
+		bpf_get_current_comm(o.comm, sizeof(o.comm));
+		bpf_map_update_elem(&closer, &key, &o, BPF_ANY);
 	} else if (to == TCP_LISTEN) {
 		struct owner o = {.pid = bpf_get_current_pid_tgid() >> 32};
 		bpf_get_current_comm(o.comm, sizeof(o.comm));
@@ -202,27 +225,51 @@ int BPF_PROG(on_receive_reset, struct sock *sk)
 }
 
 /* close() with unread input (RFC 2525 2.17): the RST goes out from the closing process's own
- * context. Kernels before 6.10 pass no reason: there the event is not reported. */
+ * context, and the bytes are what it left unread. Or data that arrived after a close (TCP's
+ * "abort on data"): the RST goes out in a softirq; the closer is the one noted at FIN_WAIT1, and the
+ * bytes are those of the segment that drew it. Kernels before 6.10 pass no reason: there the event
+ * is not reported. */
 SEC("tp_btf/tcp_send_reset")
 int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb)
 {
 	if (!bpf_core_enum_value_exists(enum sk_rst_reason, SK_RST_REASON_TCP_ABORT_ON_CLOSE))
 		return 0;
 	int reason = (int)ctx[2];
-	if (!sk || reason != bpf_core_enum_value(enum sk_rst_reason, SK_RST_REASON_TCP_ABORT_ON_CLOSE) ||
-	    !watched(sk))
+	bool at_close = reason == bpf_core_enum_value(enum sk_rst_reason, SK_RST_REASON_TCP_ABORT_ON_CLOSE);
+	bool after_close = reason == bpf_core_enum_value(enum sk_rst_reason, SK_RST_REASON_TCP_ABORT_ON_DATA);
+	if (!sk || (!at_close && !after_close) || !watched(sk))
 		return 0;
 	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
-	__u32 unread = BPF_CORE_READ(tp, rcv_nxt) - BPF_CORE_READ(tp, copied_seq);
-	__u32 zero = 0;
-	struct closing *c = bpf_map_lookup_elem(&last_closing, &zero);
-	if (c && c->sock == (__u64)(unsigned long)sk && c->from == TCP_CLOSE_WAIT && unread > 0)
-		unread--; /* the peer's FIN */
+	__u64 key = (__u64)(unsigned long)sk;
+	__u32 unread;
+	if (at_close) {
+		unread = BPF_CORE_READ(tp, rcv_nxt) - BPF_CORE_READ(tp, copied_seq);
+		__u32 zero = 0;
+		struct closing *c = bpf_map_lookup_elem(&last_closing, &zero);
+		if (c && c->sock == key && c->from == TCP_CLOSE_WAIT && unread > 0)
+			unread--; /* the peer's FIN */
+	} else {
+		struct tcp_skb_cb cb;
+		if (!skb || bpf_probe_read_kernel(&cb, sizeof(cb), &skb->cb) != 0)
+			return 0;
+		unread = cb.end_seq - cb.seq;
+	}
 	struct watch_event *e = reserve(WATCH_LINGER_RESET, sk);
 	if (!e)
 		return 0;
-	from_current(e);
-	e->pid_holds = 1; /* the closing process: its descriptor is gone already */
+	if (at_close) {
+		from_current(e);
+		e->pid_holds = 1; /* the closing process: its descriptor is gone already */
+	} else {
+		__u32 zero = 0;
+		struct closing *c = bpf_map_lookup_elem(&last_closing, &zero);
+		if (c && c->sock == key && c->closer.pid) {
+			e->pid = c->closer.pid;
+			__builtin_memcpy(e->comm, c->closer.comm, sizeof(e->comm));
+			e->pid_holds = 1;
+		}
+		e->after_close = 1;
+	}
 	e->bytes = unread;
 	bpf_ringbuf_submit(e, 0);
 	return 0;

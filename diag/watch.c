@@ -234,6 +234,7 @@ static void print_event(const struct watch_event *e, unsigned long long drops)
 		break;
 	case WATCH_LINGER_RESET:
 		f[n++] = (struct field){"unread", NULL, e->bytes};
+		f[n++] = (struct field){"at", e->after_close ? "data_after_close" : "close", 0};
 		break;
 	case WATCH_ACCEPT_OVERFLOW:
 		f[n++] = (struct field){"drops", NULL, drops};

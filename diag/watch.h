@@ -13,7 +13,8 @@ struct watch_event {
 	__u64 inode;  /* the socket's inode (socket:[N] in /proc/PID/fd), 0 if it has none left */
 	__u32 kind;   /* enum watch_kind */
 	__u32 pid;    /* the process in whose context it happened (a candidate owner), 0 if none */
-	__u32 pid_holds; /* 1: that process surely holds the socket (it closed it, or held its lock) */
+	__u32 pid_holds;   /* 1: that process surely holds the socket (it closed it, or held its lock) */
+	__u32 after_close; /* linger: the RST answered data that came after the close, not unread data */
 	char comm[16];
 	__u32 netns;  /* the network namespace's inode */
 	__u16 family; /* AF_INET or AF_INET6 */
