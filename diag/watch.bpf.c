@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: (MIT OR GPL-2.0)
 /* tcprare-watch's kernel half: tracepoints only (tp_btf), since that is what loads everywhere the
  * watcher is meant to run (kprobes, fentry and LSM programs do not on every kernel). Nothing here
- * runs per write or per packet: state changes, resets and dropped packets are rare, so attaching
- * costs a busy host next to nothing. Each event goes to watch.c as a struct watch_event. */
+ * runs per write, per connection or per packet delivered: only on resets and dropped packets, so
+ * attaching costs a busy host next to nothing. A program on sock:inet_sock_set_state (ten calls per
+ * connection) noting who closed each connection cost 1-2 us a connection, 10-15% of a loopback
+ * connection's cost: what it gave (a closer's pid, the quiet before a FIN) is found otherwise.
+ * Each event goes to watch.c as a struct watch_event. */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
@@ -27,36 +30,6 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
-/* Sockets in CLOSE_WAIT (or LAST_ACK after it): the quiet before the peer's FIN, kept until the
- * socket reaches CLOSE. LRU: a lost update never grows the map. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, __u32);
-} closewait_quiet SEC(".maps");
-
-/* Who called listen(): the owner of a listener, known before any overflow. */
-struct owner {
-	__u32 pid;
-	char comm[16];
-};
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, struct owner);
-} listener_owner SEC(".maps");
-
-/* Who closed a connection actively (ESTABLISHED to FIN_WAIT1, in close() or shutdown()): data the
- * peer sends afterwards draws an RST in a softirq, where no process of the socket's is at hand. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, struct owner);
-} closer SEC(".maps");
-
 /* When each overflowing listener last sent a record: at most ten a second each, watch.c sums. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -64,21 +37,6 @@ struct {
 	__type(key, __u64);
 	__type(value, __u64);
 } overflow_sent SEC(".maps");
-
-/* The state a socket left on its way to CLOSE, on this CPU, and who had closed it: both close()
- * and a reset for data after the close set CLOSE just before the RST goes out. A FIN received
- * earlier counts one in rcv_nxt that is no unread byte. */
-struct closing {
-	__u64 sock;
-	int from;
-	struct owner closer;
-};
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct closing);
-} last_closing SEC(".maps");
 
 static __always_inline __u32 netns_of(const struct sock *sk)
 {
@@ -88,12 +46,6 @@ static __always_inline __u32 netns_of(const struct sock *sk)
 static __always_inline bool watched(const struct sock *sk)
 {
 	return !netns_only || netns_of(sk) == netns_only;
-}
-
-static __always_inline __u32 jiffies_to_ms(__u32 j)
-{
-	__u32 hz = CONFIG_HZ ? CONFIG_HZ : 250;
-	return (__u32)((__u64)j * 1000 / hz);
 }
 
 /* The addresses, the namespace and the socket's inode. The local port from inet_sport: a socket
@@ -139,59 +91,29 @@ static __always_inline void from_current(struct watch_event *e)
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 }
 
-/* CLOSE_WAIT: the quiet before the FIN, as the library's guard measures it: time since data last
- * went either way, unless data the program has not read came before the FIN (what the peer said as
- * it closed): then since our own last data only. rcv_nxt counts the FIN itself. */
-static __always_inline void note_closewait(const struct sock *sk)
+/* For a socket in CLOSE_WAIT, the quiet before the FIN, as the library's guard measures it: time
+ * since data last went either way, unless data the program has not read came before the FIN (what
+ * the peer said as it closed): then since our own last data only. Worked out when the reset comes,
+ * from what the kernel keeps anyway, so that nothing need be noted for every connection that
+ * enters CLOSE_WAIT: the FIN was the last segment with an ACK (rcv_tstamp; the peer sent nothing
+ * after it but its RST), our last data before it is the newest the peer acknowledged (rack.mstamp:
+ * what we wrote since is what is lost), the last data received lrcvtime (a bare FIN is not data). */
+static __always_inline __u32 quiet_before_fin(const struct sock *sk)
 {
 	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	__u64 hz = CONFIG_HZ ? CONFIG_HZ : 250;
 	__u32 now = (__u32)bpf_jiffies64();
-	__u32 sent = BPF_CORE_READ(tp, lsndtime);
-	__u32 received = BPF_CORE_READ(tp, inet_conn.icsk_ack.lrcvtime);
+	__u64 fin_age = (__u64)(now - BPF_CORE_READ(tp, rcv_tstamp)) * 1000000 / hz;
+	__u64 received_age = (__u64)(now - BPF_CORE_READ(tp, inet_conn.icsk_ack.lrcvtime)) * 1000000 / hz;
+	__u64 acked_sent = BPF_CORE_READ(tp, rack.mstamp), now_us = bpf_ktime_get_ns() / 1000;
 	__u32 unread = BPF_CORE_READ(tp, rcv_nxt) - BPF_CORE_READ(tp, copied_seq) - 1;
-	__u32 last = sent;
-	if (unread == 0 && (__s32)(received - sent) > 0)
-		last = received;
-	__u32 quiet = jiffies_to_ms(now - last);
-	__u64 key = (__u64)(unsigned long)sk;
-	bpf_map_update_elem(&closewait_quiet, &key, &quiet, BPF_ANY);
-}
-
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(on_state, const struct sock *sk, const int from, const int to)
-{
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP || !watched(sk))
-		return 0;
-	__u64 key = (__u64)(unsigned long)sk;
-	if (to == TCP_CLOSE_WAIT) {
-		note_closewait(sk);
-	} else if (to == TCP_CLOSE) {
-		__u32 zero = 0;
-		struct closing *c = bpf_map_lookup_elem(&last_closing, &zero);
-		if (!c)
-			return 0;
-		c->sock = key;
-		c->from = from;
-		c->closer.pid = 0;
-		if (from == TCP_CLOSE_WAIT || from == TCP_LAST_ACK) {
-			bpf_map_delete_elem(&closewait_quiet, &key);
-		} else if (from == TCP_FIN_WAIT1 || from == TCP_FIN_WAIT2 || from == TCP_CLOSING) {
-			struct owner *o = bpf_map_lookup_elem(&closer, &key);
-			if (o) {
-				c->closer = *o;
-				bpf_map_delete_elem(&closer, &key);
-			}
-		}
-	} else if (to == TCP_FIN_WAIT1 && from == TCP_ESTABLISHED) {
-		struct owner o = {.pid = bpf_get_current_pid_tgid() >> 32};
-		bpf_get_current_comm(o.comm, sizeof(o.comm));
-		bpf_map_update_elem(&closer, &key, &o, BPF_ANY);
-	} else if (to == TCP_LISTEN) {
-		struct owner o = {.pid = bpf_get_current_pid_tgid() >> 32};
-		bpf_get_current_comm(o.comm, sizeof(o.comm));
-		bpf_map_update_elem(&listener_owner, &key, &o, BPF_ANY);
+	__u64 data_age = received_age;
+	if (acked_sent && acked_sent < now_us) {
+		__u64 sent_age = now_us - acked_sent;
+		if (unread > 0 || sent_age < data_age)
+			data_age = sent_age;
 	}
-	return 0;
+	return data_age > fin_age ? (__u32)((data_age - fin_age) / 1000) : 0;
 }
 
 /* The peer reset a connection it had closed: whatever we sent since and it never acknowledged is
@@ -202,15 +124,13 @@ int BPF_PROG(on_state, const struct sock *sk, const int from, const int to)
 SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(on_receive_reset, struct sock *sk)
 {
-	__u64 key = (__u64)(unsigned long)sk;
-	__u32 *quiet = bpf_map_lookup_elem(&closewait_quiet, &key);
-	if (!quiet)
+	int state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	if ((state != TCP_CLOSE_WAIT && state != TCP_LAST_ACK) || !watched(sk))
 		return 0;
 	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
 	__u32 lost = BPF_CORE_READ(tp, snd_nxt) - BPF_CORE_READ(tp, snd_una);
-	if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_LAST_ACK && lost > 0)
+	if (state == TCP_LAST_ACK && lost > 0)
 		lost--; /* our own FIN */
-	__u32 quiet_ms = *quiet;
 	if (lost == 0)
 		return 0;
 	struct watch_event *e = reserve(WATCH_CLOSEWAIT_LOST, sk);
@@ -219,15 +139,15 @@ int BPF_PROG(on_receive_reset, struct sock *sk)
 	from_current(e);
 	e->pid_holds = BPF_CORE_READ(sk, sk_lock.owned) != 0;
 	e->bytes = lost;
-	e->quiet_ms = quiet_ms;
+	e->quiet_ms = quiet_before_fin(sk);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
 
 /* close() with unread input (RFC 2525 2.17): the RST goes out from the closing process's own
  * context, and the bytes are what it left unread. Or data that arrived after a close (TCP's
- * "abort on data"): the RST goes out in a softirq; the closer is the one noted at FIN_WAIT1, and the
- * bytes are those of the segment that drew it. Kernels before 6.10 pass no reason: there the event
+ * "abort on data"): the RST goes out in a softirq, the socket orphaned, no process at hand (watch.c
+ * names the one listening on its local port); the bytes are those of the segment that drew it. Kernels before 6.10 pass no reason: there the event
  * is not reported. */
 SEC("tp_btf/tcp_send_reset")
 int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb)
@@ -240,14 +160,13 @@ int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb)
 	if (!sk || (!at_close && !after_close) || !watched(sk))
 		return 0;
 	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
-	__u64 key = (__u64)(unsigned long)sk;
 	__u32 unread;
 	if (at_close) {
 		unread = BPF_CORE_READ(tp, rcv_nxt) - BPF_CORE_READ(tp, copied_seq);
-		__u32 zero = 0;
-		struct closing *c = bpf_map_lookup_elem(&last_closing, &zero);
-		if (c && c->sock == key && c->from == TCP_CLOSE_WAIT && unread > 0)
-			unread--; /* the peer's FIN */
+		/* SOCK_DONE: the peer's FIN came, and counts one in rcv_nxt that is no unread byte. */
+		__u64 done = 1ULL << bpf_core_enum_value(enum sock_flags, SOCK_DONE);
+		if (unread > 0 && (BPF_CORE_READ(sk, __sk_common.skc_flags) & done))
+			unread--;
 	} else {
 		struct tcp_skb_cb cb;
 		if (!skb || bpf_probe_read_kernel(&cb, sizeof(cb), &skb->cb) != 0)
@@ -261,13 +180,6 @@ int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb)
 		from_current(e);
 		e->pid_holds = 1; /* the closing process: its descriptor is gone already */
 	} else {
-		__u32 zero = 0;
-		struct closing *c = bpf_map_lookup_elem(&last_closing, &zero);
-		if (c && c->sock == key && c->closer.pid) {
-			e->pid = c->closer.pid;
-			__builtin_memcpy(e->comm, c->closer.comm, sizeof(e->comm));
-			e->pid_holds = 1;
-		}
 		e->after_close = 1;
 	}
 	e->bytes = unread;
@@ -307,11 +219,6 @@ int BPF_PROG(on_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_re
 	struct watch_event *e = reserve(WATCH_ACCEPT_OVERFLOW, rx_sk);
 	if (!e)
 		return 0;
-	struct owner *o = bpf_map_lookup_elem(&listener_owner, &key);
-	if (o) {
-		e->pid = o->pid;
-		__builtin_memcpy(e->comm, o->comm, sizeof(e->comm));
-	}
 	e->queue = queue;
 	e->backlog = backlog;
 	e->drops = drops_of(rx_sk);

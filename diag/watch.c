@@ -107,6 +107,62 @@ static pid_t owner_of(uint64_t inode, pid_t candidate)
 	return found;
 }
 
+/* The process listening on PORT in the network namespace NETNS: a process in that namespace has its
+ * listeners in /proc/PID/net/tcp and tcp6, with their inodes. Remembered for two seconds: a server
+ * answering many connections so gives one scan of /proc, not one per reset. */
+static pid_t listener_owner(uint32_t netns, unsigned port)
+{
+	static struct {
+		uint32_t netns;
+		unsigned port;
+		pid_t pid;
+		time_t when;
+	} cache[64];
+	static size_t next;
+	time_t now = time(NULL);
+	for (size_t i = 0; i < sizeof(cache) / sizeof(cache[0]); i++)
+		if (cache[i].netns == netns && cache[i].port == port && now - cache[i].when < 2)
+			return cache[i].pid;
+	DIR *proc = opendir("/proc");
+	if (!proc)
+		return 0;
+	uint64_t inode = 0;
+	bool namespace_seen = false;
+	struct dirent *p;
+	while (!namespace_seen && (p = readdir(proc))) {
+		char path[300], line[512];
+		struct stat st;
+		if (!isdigit((unsigned char)p->d_name[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/ns/net", p->d_name);
+		if (stat(path, &st) != 0 || st.st_ino != netns)
+			continue;
+		namespace_seen = true;
+		for (int v6 = 0; v6 < 2 && !inode; v6++) {
+			snprintf(path, sizeof(path), "/proc/%s/net/tcp%s", p->d_name, v6 ? "6" : "");
+			FILE *f = fopen(path, "re");
+			while (f && !inode && fgets(line, sizeof(line), f)) {
+				unsigned local_port, state;
+				unsigned long long ino;
+				if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*s %*s %*s %*s %*s %llu",
+					   &local_port, &state, &ino) == 3 &&
+				    state == 0x0A && local_port == port)
+					inode = ino;
+			}
+			if (f)
+				fclose(f);
+		}
+	}
+	closedir(proc);
+	pid_t pid = inode ? owner_of(inode, 0) : 0;
+	size_t slot = next++ % (sizeof(cache) / sizeof(cache[0]));
+	cache[slot].netns = netns;
+	cache[slot].port = port;
+	cache[slot].pid = pid;
+	cache[slot].when = now;
+	return pid;
+}
+
 /* A process's name: /proc/PID/comm (a thread of it may have another name), else what the kernel saw. */
 static void name_of(pid_t pid, const char *seen, char *out, size_t size)
 {
@@ -218,7 +274,13 @@ static double seconds_since(const struct timespec *t)
 static void print_event(const struct watch_event *e, unsigned long long drops)
 {
 	char local[64], peer[64], prog[64];
-	pid_t pid = e->pid_holds ? (pid_t)e->pid : owner_of(e->inode, (pid_t)e->pid);
+	pid_t pid;
+	if (e->pid_holds)
+		pid = (pid_t)e->pid;
+	else if (e->kind == WATCH_LINGER_RESET && e->after_close)
+		pid = listener_owner(e->netns, e->local_port); /* the socket has no process left */
+	else
+		pid = owner_of(e->inode, (pid_t)e->pid);
 	name_of(pid, pid == (pid_t)e->pid ? e->comm : "", prog, sizeof(prog));
 	format_address(e->family, e->local_addr, e->local_port, local, sizeof(local));
 	if (e->kind == WATCH_ACCEPT_OVERFLOW)
