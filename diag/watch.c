@@ -59,7 +59,9 @@ static void usage(FILE *to)
 		    "input, and accept-queue overflows as they happen, in every network namespace.\n");
 }
 
-/* --- who owns a socket: /proc/PID/fd links read "socket:[INODE]" --- */
+/* --- who owns a socket: /proc/PID/fd links read "socket:[INODE]" ---
+ * A busy host can reset hundreds of connections a second: one walk of /proc serves every lookup for
+ * a second (an index of all socket inodes), and a candidate the kernel named is checked alone. */
 
 static bool holds(pid_t pid, uint64_t inode)
 {
@@ -72,95 +74,146 @@ static bool holds(pid_t pid, uint64_t inode)
 	bool found = false;
 	struct dirent *fd;
 	while (!found && (fd = readdir(d))) {
-		char path[PATH_MAX];
-		if (fd->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, fd->d_name);
-		ssize_t n = readlink(path, link, sizeof(link) - 1);
+		ssize_t n = fd->d_name[0] == '.' ? -1 : readlinkat(dirfd(d), fd->d_name, link, sizeof(link) - 1);
 		found = n > 0 && (size_t)n == strlen(want) && !memcmp(link, want, (size_t)n);
 	}
 	closedir(d);
 	return found;
 }
 
-/* The process holding the socket: the candidate the kernel saw if it holds it, else the first
- * process found holding it; 0 if none (gone, or hidden from us). */
+struct socket_owner {
+	uint64_t inode;
+	pid_t pid;
+};
+static struct {
+	struct socket_owner *entries;
+	size_t count, size;
+	time_t built;
+} sockets;
+
+static int by_inode(const void *a, const void *b)
+{
+	uint64_t x = ((const struct socket_owner *)a)->inode, y = ((const struct socket_owner *)b)->inode;
+	return x < y ? -1 : x > y;
+}
+
+static void index_sockets(void)
+{
+	DIR *proc = opendir("/proc");
+	sockets.count = 0;
+	sockets.built = time(NULL);
+	if (!proc)
+		return;
+	struct dirent *p;
+	while ((p = readdir(proc))) {
+		char dir[300], link[64];
+		if (!isdigit((unsigned char)p->d_name[0]))
+			continue;
+		snprintf(dir, sizeof(dir), "/proc/%s/fd", p->d_name);
+		DIR *d = opendir(dir);
+		struct dirent *fd;
+		while (d && (fd = readdir(d))) {
+			unsigned long long inode;
+			ssize_t n = fd->d_name[0] == '.' ? -1 : readlinkat(dirfd(d), fd->d_name, link, sizeof(link) - 1);
+			if (n <= 0)
+				continue;
+			link[n] = '\0';
+			if (sscanf(link, "socket:[%llu]", &inode) != 1)
+				continue;
+			if (sockets.count == sockets.size) {
+				size_t size = sockets.size ? 2 * sockets.size : 4096;
+				struct socket_owner *grown = realloc(sockets.entries, size * sizeof(*grown));
+				if (!grown)
+					break;
+				sockets.entries = grown;
+				sockets.size = size;
+			}
+			sockets.entries[sockets.count++] = (struct socket_owner){inode, (pid_t)atoi(p->d_name)};
+		}
+		if (d)
+			closedir(d);
+	}
+	closedir(proc);
+	if (sockets.count)
+		qsort(sockets.entries, sockets.count, sizeof(*sockets.entries), by_inode);
+}
+
+static pid_t indexed_owner(uint64_t inode)
+{
+	struct socket_owner key = {.inode = inode}, *found;
+	found = sockets.count ? bsearch(&key, sockets.entries, sockets.count, sizeof(key), by_inode) : NULL;
+	return found ? found->pid : 0;
+}
+
+/* The process holding the socket: the candidate the kernel saw if it holds it, else one found
+ * holding it; 0 if none (gone, or hidden from us). */
 static pid_t owner_of(uint64_t inode, pid_t candidate)
 {
 	if (!inode)
 		return candidate;
 	if (candidate > 0 && holds(candidate, inode))
 		return candidate;
-	DIR *proc = opendir("/proc");
-	if (!proc)
-		return 0;
-	pid_t found = 0;
-	struct dirent *p;
-	while (!found && (p = readdir(proc))) {
-		if (!isdigit((unsigned char)p->d_name[0]))
-			continue;
-		pid_t pid = (pid_t)atoi(p->d_name);
-		if (holds(pid, inode))
-			found = pid;
+	pid_t pid = indexed_owner(inode);
+	if (!pid && time(NULL) != sockets.built) {
+		index_sockets();
+		pid = indexed_owner(inode);
 	}
-	closedir(proc);
-	return found;
+	return pid;
 }
 
-/* The process listening on PORT in the network namespace NETNS: a process in that namespace has its
- * listeners in /proc/PID/net/tcp and tcp6, with their inodes. Remembered for two seconds: a server
- * answering many connections so gives one scan of /proc, not one per reset. */
-static pid_t listener_owner(uint32_t netns, unsigned port)
+/* The inode of the socket listening on PORT in the network namespace NETNS: a process in that
+ * namespace has its listeners in /proc/PID/net/tcp and tcp6. A namespace's list is read at most
+ * once a second. */
+static uint64_t listener_inode(uint32_t netns, unsigned port)
 {
+	enum { LISTENERS = 1024 };
 	static struct {
 		uint32_t netns;
-		unsigned port;
-		pid_t pid;
-		time_t when;
-	} cache[64];
-	static size_t next;
-	time_t now = time(NULL);
-	for (size_t i = 0; i < sizeof(cache) / sizeof(cache[0]); i++)
-		if (cache[i].netns == netns && cache[i].port == port && now - cache[i].when < 2)
-			return cache[i].pid;
-	DIR *proc = opendir("/proc");
-	if (!proc)
-		return 0;
-	uint64_t inode = 0;
-	bool namespace_seen = false;
-	struct dirent *p;
-	while (!namespace_seen && (p = readdir(proc))) {
-		char path[300], line[512];
-		struct stat st;
-		if (!isdigit((unsigned char)p->d_name[0]))
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/ns/net", p->d_name);
-		if (stat(path, &st) != 0 || st.st_ino != netns)
-			continue;
-		namespace_seen = true;
-		for (int v6 = 0; v6 < 2 && !inode; v6++) {
-			snprintf(path, sizeof(path), "/proc/%s/net/tcp%s", p->d_name, v6 ? "6" : "");
-			FILE *f = fopen(path, "re");
-			while (f && !inode && fgets(line, sizeof(line), f)) {
-				unsigned local_port, state;
-				unsigned long long ino;
-				if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*s %*s %*s %*s %*s %llu",
-					   &local_port, &state, &ino) == 3 &&
-				    state == 0x0A && local_port == port)
-					inode = ino;
+		time_t read;
+		size_t count;
+		struct {
+			unsigned port;
+			uint64_t inode;
+		} of[LISTENERS];
+	} seen;
+	if (seen.netns != netns || seen.read != time(NULL)) {
+		seen.netns = netns;
+		seen.read = time(NULL);
+		seen.count = 0;
+		DIR *proc = opendir("/proc");
+		struct dirent *p;
+		while (proc && (p = readdir(proc))) {
+			char path[300], line[512];
+			struct stat st;
+			if (!isdigit((unsigned char)p->d_name[0]))
+				continue;
+			snprintf(path, sizeof(path), "/proc/%s/ns/net", p->d_name);
+			if (stat(path, &st) != 0 || st.st_ino != netns)
+				continue;
+			for (int v6 = 0; v6 < 2; v6++) {
+				snprintf(path, sizeof(path), "/proc/%s/net/tcp%s", p->d_name, v6 ? "6" : "");
+				FILE *f = fopen(path, "re");
+				while (f && seen.count < LISTENERS && fgets(line, sizeof(line), f)) {
+					unsigned local_port, state;
+					unsigned long long inode;
+					if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*s %*s %*s %*s %*s %llu",
+						   &local_port, &state, &inode) == 3 && state == 0x0A) {
+						seen.of[seen.count].port = local_port;
+						seen.of[seen.count++].inode = inode;
+					}
+				}
+				if (f)
+					fclose(f);
 			}
-			if (f)
-				fclose(f);
+			break; /* one process of the namespace shows all of it */
 		}
+		if (proc)
+			closedir(proc);
 	}
-	closedir(proc);
-	pid_t pid = inode ? owner_of(inode, 0) : 0;
-	size_t slot = next++ % (sizeof(cache) / sizeof(cache[0]));
-	cache[slot].netns = netns;
-	cache[slot].port = port;
-	cache[slot].pid = pid;
-	cache[slot].when = now;
-	return pid;
+	for (size_t i = 0; i < seen.count; i++)
+		if (seen.of[i].port == port)
+			return seen.of[i].inode;
+	return 0;
 }
 
 /* A process's name: /proc/PID/comm (a thread of it may have another name), else what the kernel saw. */
@@ -278,7 +331,7 @@ static void print_event(const struct watch_event *e, unsigned long long drops)
 	if (e->pid_holds)
 		pid = (pid_t)e->pid;
 	else if (e->kind == WATCH_LINGER_RESET && e->after_close)
-		pid = listener_owner(e->netns, e->local_port); /* the socket has no process left */
+		pid = owner_of(listener_inode(e->netns, e->local_port), 0); /* the socket has no process left */
 	else
 		pid = owner_of(e->inode, (pid_t)e->pid);
 	name_of(pid, pid == (pid_t)e->pid ? e->comm : "", prog, sizeof(prog));
@@ -347,6 +400,8 @@ static void flush_listeners(bool all)
 static int on_event(void *ctx, void *data, size_t size)
 {
 	(void)ctx;
+	if (stopping)
+		return -1; /* stop at once, even with events still queued */
 	const struct watch_event *e = data;
 	if (size < sizeof(*e) || e->kind < WATCH_CLOSEWAIT_LOST || e->kind > WATCH_ACCEPT_OVERFLOW)
 		return 0;

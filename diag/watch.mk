@@ -18,6 +18,7 @@ ifeq ($(WATCH_MISSING),)
 WATCH = $(BUILD)/tcprare-watch
 all: $(WATCH)
 watch: $(WATCH)
+bench: $(WATCH) # bench/watch_cost: what attaching it costs
 
 $(BUILD)/watch/vmlinux.h: $(WATCH_BTF)
 	@mkdir -p $(dir $@)
