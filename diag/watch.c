@@ -5,6 +5,7 @@
  * One line per event on stdout, the counts at exit; "tcprare-watch: ready" on stderr once attached.
  * See docs/tcprare-watch.8. */
 #include <arpa/inet.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <ctype.h>
 #include <dirent.h>
@@ -494,8 +495,8 @@ static void explain_failure(const char *step, int err)
 				"container's seccomp filter forbids bpf(2) tracing here\n", step, strerror(err));
 	else if (err == ENOENT || err == EINVAL || err == ESRCH)
 		fprintf(stderr, "tcprare-watch: cannot %s: this kernel lacks a tracepoint or type the "
-				"watcher needs (Linux 6.12 or later: sock:inet_sock_set_state, tcp:tcp_receive_reset, "
-				"tcp:tcp_send_reset with a reason, skb:kfree_skb with rx_sk) (%s)\n", step, strerror(err));
+				"watcher needs (tcp:tcp_receive_reset, tcp:tcp_send_reset, skb:kfree_skb) (%s)\n",
+			step, strerror(err));
 	else {
 		fprintf(stderr, "tcprare-watch: cannot %s: %s\n", step, strerror(err));
 		named = false;
@@ -503,6 +504,57 @@ static void explain_failure(const char *step, int err)
 	if (!named && !opt.verbose && libbpf_said[0])
 		fprintf(stderr, "tcprare-watch: libbpf said:\n%s", libbpf_said);
 	exit(2);
+}
+
+/* How many arguments the running kernel's tracepoint NAME passes (after its context), from BTF:
+ * tracepoints gain arguments between kernels (tcp_send_reset's reason in 6.10, kfree_skb's rx_sk in
+ * 6.11), and a program reading one the kernel lacks would fail to load, taking the others with it.
+ * -1 if the tracepoint is missing. */
+static int tracepoint_arguments(const struct btf *btf, const char *name)
+{
+	char typedef_name[128];
+	snprintf(typedef_name, sizeof(typedef_name), "btf_trace_%s", name);
+	__s32 id = btf ? btf__find_by_name_kind(btf, typedef_name, BTF_KIND_TYPEDEF) : -1;
+	const struct btf_type *t = id > 0 ? btf__type_by_id(btf, (__u32)id) : NULL;
+	if (t && btf_is_typedef(t))
+		t = btf__type_by_id(btf, t->type);
+	if (t && btf_is_ptr(t))
+		t = btf__type_by_id(btf, t->type);
+	return t && btf_is_func_proto(t) ? btf_vlen(t) - 1 : -1;
+}
+
+/* Leaves out the programs whose tracepoint this kernel lacks or passes fewer arguments, and says
+ * which events will not be reported; exits if none is left. */
+static void fit_to_kernel(struct watch_bpf *skel)
+{
+	static const struct {
+		const char *tracepoint, *events;
+		int arguments;
+	} needs[] = {
+		{"tcp_receive_reset", "closewait lost events", 1},
+		{"tcp_send_reset", "linger reset events (Linux 6.10 or later)", 3},
+		{"kfree_skb", "accept_queue overflow events (Linux 6.11 or later)", 4},
+	};
+	struct bpf_program *programs[] = {skel->progs.on_receive_reset, skel->progs.on_send_reset,
+					  skel->progs.on_kfree_skb};
+	struct btf *btf = btf__load_vmlinux_btf();
+	int left = 0;
+	if (!btf)
+		return; /* load says what is missing */
+	for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++) {
+		if (tracepoint_arguments(btf, needs[i].tracepoint) >= needs[i].arguments) {
+			left++;
+			continue;
+		}
+		bpf_program__set_autoload(programs[i], false);
+		fprintf(stderr, "tcprare-watch: this kernel's tracepoint %s lacks what is needed: %s are not reported\n",
+			needs[i].tracepoint, needs[i].events);
+	}
+	btf__free(btf);
+	if (!left) {
+		fprintf(stderr, "tcprare-watch: nothing to watch on this kernel\n");
+		exit(2);
+	}
 }
 
 static uint32_t netns_inode(const char *name)
@@ -577,6 +629,7 @@ int main(int argc, char **argv)
 	if (!skel)
 		explain_failure("open the BPF programs", errno);
 	skel->rodata->netns_only = opt.netns;
+	fit_to_kernel(skel);
 	int err = watch_bpf__load(skel);
 	if (err)
 		explain_failure("load the BPF programs", -err);
