@@ -5,11 +5,10 @@
 WATCH_BPF_CLANG ?= clang
 WATCH_BPFTOOL ?= $(firstword $(shell command -v bpftool 2>/dev/null) $(wildcard /usr/sbin/bpftool /sbin/bpftool))
 WATCH_BTF ?= /sys/kernel/btf/vmlinux
-WATCH_MISSING := $(if $(shell command -v $(WATCH_BPF_CLANG) 2>/dev/null),,clang) \
-	$(if $(WATCH_BPFTOOL),,bpftool) \
-	$(if $(wildcard /usr/include/bpf/libbpf.h),,libbpf-dev) \
-	$(if $(wildcard $(WATCH_BTF)),,$(WATCH_BTF))
-WATCH_MISSING := $(strip $(WATCH_MISSING))
+WATCH_MISSING_PACKAGES := $(strip $(if $(shell command -v $(WATCH_BPF_CLANG) 2>/dev/null),,clang) \
+	$(if $(WATCH_BPFTOOL),,bpftool) $(if $(wildcard /usr/include/bpf/libbpf.h),,libbpf-dev))
+WATCH_MISSING := $(strip $(WATCH_MISSING_PACKAGES) \
+	$(if $(wildcard $(WATCH_BTF)),,$(WATCH_BTF) (the kernel's BTF: CONFIG_DEBUG_INFO_BTF)))
 WATCH_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/ppc64le/powerpc/' -e 's/s390x/s390/')
 WATCH_LIBS := $(or $(shell pkg-config --libs libbpf 2>/dev/null),-lbpf -lelf -lz)
 
@@ -45,7 +44,7 @@ else
 all: watch-skipped
 watch install-watch: watch-skipped
 watch-skipped:
-	@echo "tcprare-watch not built: missing $(WATCH_MISSING) (Debian: apt-get install clang libbpf-dev bpftool)"
+	@echo "tcprare-watch not built: missing $(WATCH_MISSING)$(if $(WATCH_MISSING_PACKAGES),; Debian: apt-get install $(WATCH_MISSING_PACKAGES))"
 endif
 
 uninstall: uninstall-watch
