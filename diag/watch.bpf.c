@@ -74,11 +74,16 @@ static __always_inline void describe(struct watch_event *e, const struct sock *s
 	}
 }
 
+/* Events the ring buffer had no room for (watch.c fell behind): said at exit. */
+__u64 events_dropped = 0;
+
 static __always_inline struct watch_event *reserve(__u32 kind, const struct sock *sk)
 {
 	struct watch_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e)
+	if (!e) {
+		__sync_fetch_and_add(&events_dropped, 1);
 		return 0;
+	}
 	__builtin_memset(e, 0, sizeof(*e));
 	e->kind = kind;
 	describe(e, sk);

@@ -413,22 +413,25 @@ static int on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-static void print_counts(void)
+/* The counts per event; events_dropped only if the kernel had to drop any. */
+static void print_counts(unsigned long long dropped)
 {
-	struct field f[3] = {{"closewait_lost", NULL, counts[WATCH_CLOSEWAIT_LOST]},
+	struct field f[4] = {{"closewait_lost", NULL, counts[WATCH_CLOSEWAIT_LOST]},
 			     {"linger_reset", NULL, counts[WATCH_LINGER_RESET]},
-			     {"accept_queue_overflow", NULL, counts[WATCH_ACCEPT_OVERFLOW]}};
+			     {"accept_queue_overflow", NULL, counts[WATCH_ACCEPT_OVERFLOW]},
+			     {"events_dropped", NULL, dropped}};
+	size_t n = dropped ? 4 : 3;
 	if (opt.json) {
 		fputs("{\"time\":\"", stdout);
 		put_time(stdout, true);
 		printf("\",\"pid\":%d,\"prog\":\"tcprare-watch\",\"event\":\"summary\"", (int)getpid());
-		for (size_t i = 0; i < 3; i++)
+		for (size_t i = 0; i < n; i++)
 			printf(",\"%s\":%llu", f[i].key, f[i].number);
 		fputs("}\n", stdout);
 	} else {
 		put_time(stdout, false);
 		printf(" tcprare-watch[%d]: summary", (int)getpid());
-		for (size_t i = 0; i < 3; i++)
+		for (size_t i = 0; i < n; i++)
 			printf(" %s=%llu", f[i].key, f[i].number);
 		fputc('\n', stdout);
 	}
@@ -674,7 +677,7 @@ int main(int argc, char **argv)
 	}
 	ring_buffer__consume(rb);
 	flush_listeners(true);
-	print_counts();
+	print_counts(__atomic_load_n(&skel->bss->events_dropped, __ATOMIC_RELAXED));
 	ring_buffer__free(rb);
 	watch_bpf__destroy(skel);
 	return rc;

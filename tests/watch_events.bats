@@ -231,9 +231,11 @@ key() {
 	grep -Eq '^[0-9:.]+ tcprare-watch\[[0-9]+\]: summary closewait_lost=0 linger_reset=0 accept_queue_overflow=0$' \
 		"$SCRATCH/watch.out"
 
+	# One reset on close, seen by its client (linger_probe is both ends): then SIGTERM.
 	start_watcher --json --netns "/proc/$NETNS_PID/ns/net"
 	in_background probe "$PROGS/linger_probe" plain
 	wait_exit "$BG_PID" 10
+	grep -q '^peer got=[0-9]* end=ECONNRESET$' "$SCRATCH/probe.out"
 	sleep 0.3
 	stop_watcher TERM
 	[ "$WATCH_STATUS" -eq 0 ]
