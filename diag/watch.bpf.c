@@ -22,7 +22,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 /* Set by watch.c before loading: 0 watches every network namespace, else only this one's inode. */
 const volatile __u32 netns_only = 0;
-/* jiffies to ms; a kernel whose config libbpf cannot read gets the most common value. */
+/* For ages in jiffies (rcv_tstamp, lrcvtime); a kernel whose config libbpf cannot read gets 250. */
 extern unsigned int CONFIG_HZ __kconfig __weak;
 
 struct {
