@@ -11,7 +11,8 @@ BUILD ?= build
 WARN = -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
 BASE_CFLAGS = -std=gnu11 $(WARN) -D_GNU_SOURCE -DTCPRARE_VERSION='"$(VERSION)"'
-LIB_CFLAGS = $(BASE_CFLAGS) -fPIC -fvisibility=hidden
+# -fexceptions: a hook's cleanups run when pthread_cancel() unwinds a thread out of it.
+LIB_CFLAGS = $(BASE_CFLAGS) -fPIC -fvisibility=hidden -fexceptions
 LIB_LDFLAGS = -shared -Wl,-z,relro,-z,now -Wl,--no-undefined
 LIB_LIBS = -ldl -lpthread
 
@@ -92,6 +93,12 @@ tsan:
 musl:
 	$(MAKE) BUILD=build-musl CC=musl-gcc build-musl/libtcprare.so build-musl/tcprare
 
+# tcprare-doctor has its rules, its musl check among them, in its own directory. "-include": a copy
+# of the Makefile alone (tests/wrapper.bats installs from one) still builds the library and wrapper.
+-include diag/doctor.mk
+# tcprare-watch, the eBPF watcher: its own rules, built where its tools are present.
+-include diag/watch.mk
+
 install: $(BUILD)/libtcprare.so $(BUILD)/tcprare
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
 	install -m 0755 $(BUILD)/libtcprare.so $(DESTDIR)$(LIBDIR)/libtcprare.so
@@ -121,7 +128,7 @@ bench: $(BUILD)/libtcprare.so
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_SRCS = shim/config.c shim/log.c shim/fdstate.c shim/ownfd.c shim/process.c shim/real.c
+FUZZ_SRCS = shim/config.c shim/log.c shim/fdstate.c shim/ownfd.c shim/process.c shim/real.c shim/clock.c
 
 build-fuzz/config_fuzz: tests/fuzz/config_fuzz.c $(FUZZ_SRCS) $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -135,6 +142,3 @@ fuzz: build-fuzz/config_fuzz
 # memcheck on the demo's programs, the library preloaded and at work in each; about 30 s.
 valgrind: all
 	tests/fuzz/valgrind_demo.sh $(BUILD)
-
-# tcprare-watch, the eBPF watcher: its own rules, built where its tools are present.
-include diag/watch.mk

@@ -33,7 +33,7 @@ printf '%-18s %s\n' "" "what the client got"
 for mode in without with; do
 	out=$(mktemp)
 	if [ "$mode" = with ]; then preload=$PWD/$BUILD/libtcprare.so; else preload=; fi
-	LD_PRELOAD=$preload TCPRARE_LINGER=on TCPRARE_LOG=off "$BUILD/examples/early_answer_server" -d 3000 >"$out" &
+	LD_PRELOAD=$preload TCPRARE_LOG=off "$BUILD/examples/early_answer_server" -d 3000 >"$out" &
 	server=$!
 	until port=$(awk '/^port/ {print $2}' "$out") && [ -n "$port" ]; do sleep 0.05; done
 	printf '%-18s %s\n' "$mode tcprare" "$("$BUILD/examples/upload_client" "$port" || true)"

@@ -2,6 +2,7 @@
 #include "config.h"
 #include "fdstate.h"
 #include "log.h"
+#include "vfork.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -129,7 +130,9 @@ static __attribute__((noinline)) bool look(int fd, struct write_note note, int f
 bool closewait_refuses(int fd, int flags, const struct write_size *size)
 {
 	struct write_note note;
-	if (!fdstate_note_write(fd, &note))
+	/* A vfork child's number may name another socket than the parent's, and the log, its counters
+	 * and its rate limits are the parent's: the child writes as without the library. */
+	if (in_vfork_child() || !fdstate_note_write(fd, &note))
 		return false;
 	/* A busy stream pays nothing: a FIN counts only after the connection was quiet for the
 	 * threshold (see peer_closed_idle()), so only a write after at least as long a pause can meet one. */

@@ -17,7 +17,7 @@ struct config config;
 static const struct config defaults = {
 	.closewait = MODE_ON,
 	.closewait_idle_ms = CLOSEWAIT_IDLE_MS_DEFAULT,
-	.linger = MODE_OFF,
+	.linger = MODE_ON,
 	.linger_ms = LINGER_MS_DEFAULT,
 	.linger_idle_ms = LINGER_IDLE_MS_DEFAULT,
 	.backlog = BACKLOG_MAX,
@@ -198,7 +198,7 @@ void config_load(void)
 		"milliseconds from 0 to 86400000", NUMBER_TEXT(CLOSEWAIT_IDLE_MS_DEFAULT));
 	config.closewait_scope_all = load_word("TCPRARE_CLOSEWAIT_SCOPE", scope_words, config.closewait_scope_all,
 					       "connected or all", "connected");
-	config.linger = load_word("TCPRARE_LINGER", mode_words, config.linger, "on, observe or off", "off");
+	config.linger = load_word("TCPRARE_LINGER", mode_words, config.linger, "on, observe or off", "on");
 	load_number("TCPRARE_LINGER_MS", &config.linger_ms, 1, 600000, "milliseconds from 1 to 600000",
 		NUMBER_TEXT(LINGER_MS_DEFAULT));
 	load_number("TCPRARE_LINGER_IDLE_MS", &config.linger_idle_ms, 1, 600000, "milliseconds from 1 to 600000",

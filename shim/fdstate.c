@@ -178,8 +178,9 @@ void fdstate_mark_shared(int fd)
 bool fdstate_writing(int fd, uint32_t generation)
 {
 	struct fd_entry *e = entry(fd, false); /* forgotten by now: read the counter as it is */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return e && __atomic_load_n(&e->writers[generation & 1], __ATOMIC_SEQ_CST) != 0;
+	/* A read-modify-write, not a plain load: a full barrier after the close, as the writers' own
+	 * increments are before their system call (a fence would do, but ThreadSanitizer has none). */
+	return e && __atomic_fetch_add(&e->writers[generation & 1], 0, __ATOMIC_SEQ_CST) != 0;
 }
 
 void fdstate_forget(int fd)
@@ -263,6 +264,7 @@ bool fdstate_get(int fd, struct fd_facts *facts)
 		.origin = (enum fd_origin)(flags & ORIGIN_MASK),
 		.shared = (flags & FLAG_SHARED) || LOAD(e->fork_gen) != LOAD(fork_generation),
 		.read_eof = flags & FLAG_READ_EOF,
+		.read_bulk = flags & FLAG_READ_BULK,
 		.shut_rd = flags & FLAG_SHUT_RD,
 		.shut_wr = flags & FLAG_SHUT_WR,
 		.peer_closed = flags & FLAG_PEER_CLOSED,

@@ -11,7 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <time.h>
+
+#include "clock.h"
 
 /* How this process came to hold the socket. */
 enum fd_origin {
@@ -29,18 +30,18 @@ struct fd_facts {
 	enum fd_origin origin;
 	bool shared;          /* another descriptor or process may hold the same socket */
 	bool read_eof;        /* the program itself has read EOF: it knows the peer is done sending */
+	bool read_bulk;       /* its last read brought a kilobyte or more: the peer sends in bulk */
 	bool shut_rd, shut_wr; /* the program called shutdown() */
 	bool peer_closed;     /* the guard found that the peer closed the idle connection: for good */
 	uint32_t last_write_ms; /* monotonic, see fdstate_now_ms(); creation time until the first write */
 	uint32_t generation;  /* of the number: see struct fd_entry */
 };
 
-/* Monotonic milliseconds (coarse clock, ~5 ns), wrapping every 49 days: compare by subtraction. */
+/* Monotonic milliseconds of the kernel's coarse clock (~5 ns), wrapping every 49 days: compare by
+ * subtraction. The library's own clock (clock.h): another preload's fake time does not move it. */
 static inline uint32_t fdstate_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint32_t)ts.tv_sec * 1000u + (uint32_t)(ts.tv_nsec / 1000000);
+	return clock_now_ms();
 }
 
 /* Starts tracking fd as a TCP socket of the given origin (records its identity with one fstat). */
@@ -54,6 +55,8 @@ uint64_t fdstate_sockets_seen(void);
 
 void fdstate_set_origin(int fd, enum fd_origin origin);
 void fdstate_note_read_eof(int fd);
+/* After each read of data on fd: did it bring a kilobyte or more? Inline (below): every read tells. */
+static inline void fdstate_note_read_bulk(int fd, bool bulk);
 void fdstate_note_peer_closed(int fd);
 void fdstate_note_shutdown(int fd, int how);
 void fdstate_mark_shared(int fd);
@@ -116,6 +119,7 @@ enum {
 	FLAG_SHUT_RD = 1u << 6,
 	FLAG_SHUT_WR = 1u << 7,
 	FLAG_PEER_CLOSED = 1u << 8,
+	FLAG_READ_BULK = 1u << 9,
 };
 
 /* All fields are accessed with __atomic builtins; ino is written last and read first, so a reader
@@ -184,4 +188,15 @@ static inline void fdstate_write_ends(uint32_t *writing)
 {
 	if (writing) /* the entry's page is never unmapped, so it is still there */
 		__atomic_sub_fetch(writing, 1, __ATOMIC_RELEASE);
+}
+
+static inline void fdstate_note_read_bulk(int fd, bool bulk)
+{
+	struct fd_entry *e = fdstate_entry(fd);
+	if (!e || !(__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & FLAG_READ_BULK) == !bulk)
+		return; /* a stream of reads alike leaves the entry untouched */
+	if (bulk)
+		__atomic_fetch_or(&e->flags, FLAG_READ_BULK, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_and(&e->flags, ~(uint32_t)FLAG_READ_BULK, __ATOMIC_RELAXED);
 }

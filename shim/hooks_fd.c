@@ -1,11 +1,14 @@
 /* Hooks that create, copy, hand on and destroy descriptors: they keep the descriptor table true.
- * Each calls the real function and records what happened; errno is as libc left it. */
+ * Each calls the real function and records what happened; errno is as libc left it. In a vfork child
+ * each passes straight through: the table is the parent's, the descriptor numbers are the child's. */
 #include "backlog.h"
 #include "epollset.h"
 #include "fdstate.h"
 #include "linger.h"
 #include "ownfd.h"
+#include "process.h"
 #include "real.h"
+#include "vfork.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +38,8 @@ static bool refuse_own(int fd)
 
 INTERPOSED int socket(int domain, int type, int protocol)
 {
+	if (in_vfork_child())
+		return real.socket(domain, type, protocol);
 	int fd = real.socket(domain, type, protocol);
 	if (fd >= 0 && is_tcp(domain, type, protocol))
 		fdstate_track(fd, FD_CREATED);
@@ -45,6 +50,8 @@ INTERPOSED int socket(int domain, int type, int protocol)
 
 INTERPOSED int connect(int fd, const_sockaddr_arg addr, socklen_t len)
 {
+	if (in_vfork_child())
+		return real.connect(fd, addr, len);
 	int rc = real.connect(fd, addr, len);
 	if ((rc == 0 || errno == EINPROGRESS) && fdstate_is_tracked(fd)) {
 		fdstate_set_origin(fd, FD_CONNECTED);
@@ -70,16 +77,22 @@ static int note_accepted(int listener, int fd)
 
 INTERPOSED int accept(int fd, sockaddr_arg addr, socklen_t *len)
 {
+	if (in_vfork_child())
+		return real.accept(fd, addr, len);
 	return note_accepted(fd, real.accept(fd, addr, len));
 }
 
 INTERPOSED int accept4(int fd, sockaddr_arg addr, socklen_t *len, int flags)
 {
+	if (in_vfork_child())
+		return real.accept4(fd, addr, len, flags);
 	return note_accepted(fd, real.accept4(fd, addr, len, flags));
 }
 
 INTERPOSED int listen(int fd, int backlog)
 {
+	if (in_vfork_child())
+		return real.listen(fd, backlog);
 	/* A stale entry (the socket closed behind our back, its number reused unseen) must not make
 	 * the connections accepted here look like TCP. */
 	if (fdstate_is_tracked(fd) && !fdstate_still_same(fd))
@@ -95,6 +108,8 @@ INTERPOSED int listen(int fd, int backlog)
 
 INTERPOSED int shutdown(int fd, int how)
 {
+	if (in_vfork_child())
+		return real.shutdown(fd, how);
 	int rc = real.shutdown(fd, how);
 	if (rc == 0)
 		fdstate_note_shutdown(fd, how);
@@ -103,6 +118,10 @@ INTERPOSED int shutdown(int fd, int how)
 
 INTERPOSED int close(int fd)
 {
+	/* A lingering close in a vfork child would take the socket out of epoll instances the parent
+	 * shares, and hand the parent's drain thread a number of the child's. */
+	if (in_vfork_child())
+		return real.close(fd);
 	if (refuse_own(fd))
 		return -1;
 	epollset_note_closed(fd);
@@ -119,7 +138,8 @@ static int close_range_real(unsigned int first, unsigned int last, int flags)
 
 INTERPOSED int close_range(unsigned int first, unsigned int last, int flags)
 {
-	if ((flags & CLOSE_RANGE_CLOEXEC) || first > last) /* closes nothing, or the kernel's EINVAL */
+	/* closes nothing, or the kernel's EINVAL; or a vfork child's own copies (Python's subprocess) */
+	if ((flags & CLOSE_RANGE_CLOEXEC) || first > last || in_vfork_child())
 		return real.close_range(first, last, flags);
 	fdstate_forget_range(first, last);
 	return ownfd_close_range_around(first, last, flags, close_range_real);
@@ -149,11 +169,15 @@ static int note_copy_into(int oldfd, int newfd, bool vacated, int rc)
 
 INTERPOSED int dup(int fd)
 {
+	if (in_vfork_child())
+		return real.dup(fd);
 	return refuse_own(fd) ? -1 : note_copy(fd, real.dup(fd));
 }
 
 INTERPOSED int dup2(int oldfd, int newfd)
 {
+	if (in_vfork_child())
+		return real.dup2(oldfd, newfd);
 	if (refuse_own(oldfd))
 		return -1;
 	if (oldfd == newfd)
@@ -164,6 +188,8 @@ INTERPOSED int dup2(int oldfd, int newfd)
 
 INTERPOSED int dup3(int oldfd, int newfd, int flags)
 {
+	if (in_vfork_child())
+		return real.dup3(oldfd, newfd, flags);
 	if (refuse_own(oldfd))
 		return -1;
 	bool vacated = oldfd != newfd && ownfd_make_room(newfd);
@@ -173,7 +199,7 @@ INTERPOSED int dup3(int oldfd, int newfd, int flags)
 /* Every fcntl argument is an int, a long or a pointer: all travel in one register-sized slot. */
 static int fcntl_with(int (*fcntl_real)(int, int, ...), int fd, int cmd, uintptr_t arg)
 {
-	if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC)
+	if ((cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC) || in_vfork_child())
 		return fcntl_real(fd, cmd, arg);
 	return refuse_own(fd) ? -1 : note_copy(fd, fcntl_real(fd, cmd, arg));
 }
@@ -204,33 +230,58 @@ INTERPOSED int fcntl64(int fd, int cmd, ...)
 INTERPOSED int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
 	int rc = real.epoll_ctl(epfd, op, fd, event);
-	if (rc == 0 && op == EPOLL_CTL_ADD)
+	if (rc == 0 && op == EPOLL_CTL_ADD && !in_vfork_child())
 		epollset_note_used(epfd);
 	return rc;
 }
 
-/* Children: fork() is seen through pthread_atfork (see init.c); these run no fork handlers. */
+/* Children: fork() is seen through pthread_atfork (see init.c), vfork() in vfork.c; these run no
+ * fork handlers. In a vfork child, the grandchild's sockets are the child's: nothing to note here. */
+
+/* The child's pid, so that a lingering close need not look into it (process.h). */
+INTERPOSED pid_t fork(void)
+{
+	if (!real_lookup((void **)&real.fork, "fork")) {
+		errno = ENOSYS;
+		return -1;
+	}
+	pid_t pid = real.fork();
+	if (pid > 0 && !in_vfork_child())
+		process_note_child(pid);
+	return pid;
+}
+
+/* After a spawn: its child, as after fork(). */
+static int note_spawned(int rc, const pid_t *pid)
+{
+	if (rc == 0 && pid && !in_vfork_child())
+		process_note_child(*pid);
+	return rc;
+}
 
 INTERPOSED int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
 			   const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	fdstate_note_spawn(actions != NULL);
+	if (!in_vfork_child())
+		fdstate_note_spawn(actions != NULL);
 	void *fn = real_lookup((void **)&real.posix_spawn, "posix_spawn");
-	return fn ? real.posix_spawn(pid, path, actions, attr, argv, envp) : ENOSYS;
+	return fn ? note_spawned(real.posix_spawn(pid, path, actions, attr, argv, envp), pid) : ENOSYS;
 }
 
 INTERPOSED int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
 			    const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	fdstate_note_spawn(actions != NULL);
+	if (!in_vfork_child())
+		fdstate_note_spawn(actions != NULL);
 	void *fn = real_lookup((void **)&real.posix_spawnp, "posix_spawnp");
-	return fn ? real.posix_spawnp(pid, file, actions, attr, argv, envp) : ENOSYS;
+	return fn ? note_spawned(real.posix_spawnp(pid, file, actions, attr, argv, envp), pid) : ENOSYS;
 }
 
 /* glibc's system() and popen() spawn through an internal posix_spawn that no hook sees. */
 INTERPOSED int system(const char *command)
 {
-	fdstate_note_spawn(false);
+	if (!in_vfork_child())
+		fdstate_note_spawn(false);
 	if (!real_lookup((void **)&real.system, "system")) {
 		errno = ENOSYS;
 		return -1;
@@ -240,17 +291,11 @@ INTERPOSED int system(const char *command)
 
 INTERPOSED FILE *popen(const char *command, const char *mode)
 {
-	fdstate_note_spawn(false);
+	if (!in_vfork_child())
+		fdstate_note_spawn(false);
 	if (!real_lookup((void **)&real.popen, "popen")) {
 		errno = ENOSYS;
 		return NULL;
 	}
 	return real.popen(command, mode);
-}
-
-/* A vfork child borrows the parent's stack, so no wrapper may return into it; fork() is a
- * conforming vfork() (POSIX), and runs the fork handlers that keep the table true. */
-INTERPOSED pid_t vfork(void)
-{
-	return fork();
 }

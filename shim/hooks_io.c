@@ -6,10 +6,14 @@
 #include "fdstate.h"
 #include "linger.h"
 #include "real.h"
+#include "vfork.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+
+/* A read of this much or more is the peer sending in bulk (an upload), not a request. */
+#define BULK_READ_MIN 1024
 
 /* Called only after the kernel accepted the buffers (a read returned 0). */
 static bool iov_has_room(const struct iovec *iov, size_t n)
@@ -20,11 +24,18 @@ static bool iov_has_room(const struct iovec *iov, size_t n)
 	return false;
 }
 
-/* A read of 0 bytes into room for some is EOF: the program now knows the peer is done sending. */
+/* A read of 0 bytes into room for some is EOF: the program now knows the peer is done sending. A read
+ * of a kilobyte or more says the peer sends in bulk, and may have more on its way (an upload): the
+ * lingering close takes it as such, where the kernel's clock cannot tell (linger.c). A vfork child's
+ * number may name another socket than the parent's: it notes nothing (vfork.h). */
 static ssize_t note_read(int fd, ssize_t got, bool had_room)
 {
+	if (got < 0 || in_vfork_child())
+		return got;
 	if (got == 0 && had_room)
 		fdstate_note_read_eof(fd);
+	else if (got > 0)
+		fdstate_note_read_bulk(fd, got >= BULK_READ_MIN);
 	return got;
 }
 
@@ -32,7 +43,7 @@ static ssize_t note_read(int fd, ssize_t got, bool had_room)
  * arrive already shared. */
 static void note_passed_fds(const struct msghdr *msg, bool received)
 {
-	if (!msg || msg->msg_controllen == 0)
+	if (!msg || msg->msg_controllen == 0 || in_vfork_child())
 		return;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)msg); c; c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))
@@ -116,9 +127,8 @@ INTERPOSED ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, in
 		__typeof__(call) result_ = -1;                                                        \
 		if (!(closewait_watches(fd) &&                                                        \
 		      closewait_refuses((fd), (flags), &(struct write_size){__VA_ARGS__}))) {         \
-			uint32_t *writing_ = linger_write_starts(fd);                                 \
+			LINGER_COUNTED_WRITE uint32_t *writing_ = linger_write_starts(fd);            \
 			result_ = (call);                                                             \
-			linger_write_ends(writing_);                                                  \
 		}                                                                                     \
 		result_;                                                                              \
 	})

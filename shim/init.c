@@ -1,6 +1,7 @@
 /* Load and unload: resolve libc, read the settings, open the log, learn the sockets we inherited,
  * and follow fork(). */
 #include "backlog.h"
+#include "clock.h"
 #include "config.h"
 #include "fdstate.h"
 #include "linger.h"
@@ -8,6 +9,7 @@
 #include "ownfd.h"
 #include "process.h"
 #include "real.h"
+#include "vfork.h"
 
 #include <pthread.h>
 
@@ -24,11 +26,13 @@ static void after_fork_in_child(void)
 	log_after_fork_child();
 	backlog_after_fork_child();
 	linger_after_fork_child();
+	vfork_after_fork_child();
 }
 
 __attribute__((constructor)) static void tcprare_load(void)
 {
 	real_resolve();
+	clock_resolve(); /* before anything logs: a line's time */
 	process_note_self();
 	config_load();
 	log_open();
@@ -39,6 +43,8 @@ __attribute__((constructor)) static void tcprare_load(void)
 
 __attribute__((destructor)) static void tcprare_unload(void)
 {
+	if (in_vfork_child()) /* a child that called exit(), not _exit(): the summary is the parent's */
+		return;
 	linger_finish();
 	long long overflows = backlog_netns_overflows();
 	/* Namespace-wide: other processes' listeners count too, and the name says so. */

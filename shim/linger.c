@@ -1,4 +1,5 @@
 #include "linger.h"
+#include "clock.h"
 #include "epollset.h"
 #include "log.h"
 #include "ownfd.h"
@@ -11,12 +12,13 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define SCAN_MS 50          /* how often the time limits are checked while sockets linger */
@@ -24,6 +26,10 @@
 #define EXIT_GRACE_MS 1000  /* at exit, how long the sockets still lingering may take to finish */
 #define DRAIN_ROUNDS 16     /* reads per socket and wakeup, so that one fast sender cannot starve the rest */
 #define DOORBELL UINT32_MAX /* epoll data of the doorbell, as slot numbers are for sockets */
+#ifndef FUTEX_WAIT_PRIVATE /* linux/futex.h, which musl's headers may lack */
+#define FUTEX_WAIT_PRIVATE 128
+#define FUTEX_WAKE_PRIVATE 129
+#endif
 #define START_WAIT_YIELDS 10000 /* a close waiting for another thread to start the drain: a few ms */
 
 /* A lingering socket. The closing thread claims a slot and publishes the socket in one atomic store,
@@ -47,6 +53,10 @@ static int private_floor;
 
 enum { STOPPED, STARTING, RUNNING };
 static int thread_state;
+/* The drain's epoll instance and doorbell pipe are made by the first close that lingers, so that a
+ * process that never lingers holds no descriptor of the library's (and its thread sleeps for good). */
+enum { NO_DESCRIPTORS, MAKING_DESCRIPTORS, DESCRIPTORS_READY };
+static int descriptors;
 static int epoll_fd = -1, doorbell_read = -1, doorbell_write = -1; /* kept by ownfd */
 static bool doorbell_missed; /* a message did not fit into the pipe: look for unwatched slots */
 
@@ -113,12 +123,11 @@ static void *drain_loop(void *unused);
 /* Is the drain thread running, or (may_start) can this call start it? It starts with every signal
  * blocked: the program's handlers run in the program's threads. Only connect() and accept() start
  * it, never close(): pthread_create allocates, and a close() may run in a signal handler that
- * interrupted malloc. */
+ * interrupted malloc. It then sleeps until the first close that lingers gives it descriptors. */
 static bool drain_running(bool may_start)
 {
-	/* If another thread is starting it (a pipe, an epoll instance, a thread: tens of microseconds),
-	 * wait rather than reset this connection. Bounded, for a call in a signal handler that
-	 * interrupted the starter. */
+	/* If another thread is starting it (tens of microseconds), wait rather than reset this
+	 * connection. Bounded, for a call in a signal handler that interrupted the starter. */
 	for (int i = 0;; i++) {
 		int state = LOAD(thread_state);
 		if (state == RUNNING)
@@ -138,6 +147,45 @@ static bool drain_running(bool may_start)
 				     : quarter < LINGER_MAX_LIMIT ? (unsigned int)quarter : LINGER_MAX_LIMIT;
 	STORE(private_floor, ownfd_private_floor());
 
+	pthread_t thread;
+	pthread_attr_t attr;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	bool ok = pthread_create(&thread, &attr, drain_loop, NULL) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	STORE(thread_state, ok ? RUNNING : STOPPED);
+	return ok;
+}
+
+static void drop_descriptors(void)
+{
+	ownfd_drop(&epoll_fd);
+	ownfd_drop(&doorbell_read);
+	ownfd_drop(&doorbell_write);
+	STORE(descriptors, NO_DESCRIPTORS);
+}
+
+/* The epoll instance and doorbell, made by the first close that lingers (system calls only: a
+ * close() may run in a signal handler), which then wakes the drain thread. Another close meanwhile
+ * waits for them, boundedly, as for the thread's start. */
+static bool descriptors_ready(void)
+{
+	for (int i = 0;; i++) {
+		int state = LOAD(descriptors);
+		if (state == DESCRIPTORS_READY)
+			return true;
+		if (i == START_WAIT_YIELDS)
+			return false;
+		if (state == NO_DESCRIPTORS && __atomic_compare_exchange_n(&descriptors, &state, MAKING_DESCRIPTORS,
+									   false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			break;
+		sched_yield();
+	}
 	/* ownfd_keep() closes what it is given, kept or not. */
 	int pipe_fds[2];
 	int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -149,26 +197,13 @@ static bool drain_running(bool may_start)
 	ok = ok && ownfd_keep(pipe_fds[1], &doorbell_write) >= 0;
 	struct epoll_event bell = {.events = EPOLLIN, .data.u32 = DOORBELL};
 	ok = ok && real.epoll_ctl(epoll_fd, EPOLL_CTL_ADD, doorbell_read, &bell) == 0;
-	if (ok) {
-		pthread_t thread;
-		pthread_attr_t attr;
-		sigset_t all, old;
-		sigfillset(&all);
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		pthread_attr_setstacksize(&attr, 256 * 1024);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		ok = pthread_create(&thread, &attr, drain_loop, NULL) == 0;
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		pthread_attr_destroy(&attr);
-	}
 	if (!ok) {
-		ownfd_drop(&epoll_fd);
-		ownfd_drop(&doorbell_read);
-		ownfd_drop(&doorbell_write);
+		drop_descriptors();
+		return false;
 	}
-	STORE(thread_state, ok ? RUNNING : STOPPED);
-	return ok;
+	STORE(descriptors, DESCRIPTORS_READY);
+	syscall(SYS_futex, &descriptors, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	return true;
 }
 
 static void ring(const struct doorbell_message *m)
@@ -186,40 +221,47 @@ static bool linger_option_set(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_LINGER, &option, &len) != 0 || option.l_onoff;
 }
 
-/* An idle close, such as a server's idle timeout: nothing unread, nothing from the peer for a second,
- * everything we sent acknowledged. A plain close loses nothing of ours then, and its FIN tells the
- * peer at once; a lingering one would read and throw away what the peer sends next, for up to
- * TCPRARE_LINGER_MS, where after a plain close the peer's writes fail (the second one, or with
- * tcprare's guard the first) and its own error path runs. */
-static bool idle_close(int fd, const struct tcp_info *info, int unread)
-{
-	int unacknowledged; /* TIOCOUTQ is SIOCOUTQ on a socket: sent but not acknowledged, or not sent */
-	return unread == 0 && info->tcpi_last_data_recv >= CLOSEWAIT_IDLE_MS_DEFAULT &&
-	       ioctl(fd, TIOCOUTQ, &unacknowledged) == 0 && unacknowledged == 0;
-}
+/* The kernel's struct tcp_info goes on past glibc's; data_segs_out came with Linux 4.6. */
+struct tcp_info_more {
+	struct tcp_info glibc;
+	uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
+	uint32_t segs_out, segs_in, notsent_bytes, min_rtt, data_segs_in, data_segs_out;
+};
 
-/* Would close() now lose data? Yes with unread input (the kernel answers it with RST), and while the
- * peer may still send (what arrives after the close is answered with RST too), unless the connection
- * is idle. Once the peer's FIN is in and nothing is left unread, a plain close is a clean one. */
-static bool close_would_reset(int fd, int *unread)
+/* Would a plain close() now lose data the peer has not yet read? The kernel answers with RST, which
+ * throws away whatever of ours the peer has not yet read, when input is left unread at the close, and
+ * when input arrives after it. So yes if we sent anything, and anything is unread, or the peer may
+ * still be sending: its data came within the last second, and is newer than ours (an upload we
+ * answered before its end), or the program's last read brought a kilobyte or more (the peer sends in
+ * bulk; a request is smaller: the kernel's clock counts in ticks of a few milliseconds, and a server
+ * often reads, answers and closes within one, before the uploader's next segment), or the program shut
+ * down its sending side first (it said it is done, not that the peer is: python's socketserver does
+ * so on every connection, after an error answer to a body it never read too).
+ * No after a finished exchange (the request read, the answer the last data either way: the peer
+ * waits for our FIN), no if we never sent data (nothing of ours to lose), and no on an idle
+ * connection (a server's idle timeout): a plain close's FIN tells the peer at once, where a linger
+ * would read and throw away what it sent next, instead of its writes failing and its own error path
+ * running. Once the peer's FIN is in and nothing is left unread, a plain close is a clean one.
+ * One getsockopt() and one ioctl(): this runs on every close of a connection. */
+static bool close_would_lose(int fd, const struct fd_facts *facts, int *unread)
 {
-	struct tcp_info info;
+	struct tcp_info_more info;
 	socklen_t len = sizeof(info);
 	*unread = 0;
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 || ioctl(fd, FIONREAD, unread) != 0)
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0)
 		return false;
-	switch (info.tcpi_state) {
-	case TCP_ESTABLISHED:
-	case TCP_FIN_WAIT1:
-	case TCP_FIN_WAIT2:
-		return !idle_close(fd, &info, *unread);
-	case TCP_CLOSE_WAIT:
-	case TCP_CLOSING:
-	case TCP_LAST_ACK:
-		return *unread > 0;
-	default:
+	bool sent = len < offsetof(struct tcp_info_more, data_segs_out) + sizeof(info.data_segs_out) ||
+		    info.data_segs_out > 0; /* before Linux 4.6: assume we did */
+	const struct tcp_info *t = &info.glibc;
+	bool peer_may_send = t->tcpi_state == TCP_ESTABLISHED || t->tcpi_state == TCP_FIN_WAIT1 ||
+			     t->tcpi_state == TCP_FIN_WAIT2;
+	/* With the peer's FIN in, nothing more arrives; but what is unread still draws RST. */
+	bool fin_in = t->tcpi_state == TCP_CLOSE_WAIT || t->tcpi_state == TCP_CLOSING || t->tcpi_state == TCP_LAST_ACK;
+	if (!sent || !(peer_may_send || fin_in) || ioctl(fd, FIONREAD, unread) != 0)
 		return false;
-	}
+	uint32_t theirs = t->tcpi_last_data_recv, ours = t->tcpi_last_data_sent; /* ms ago */
+	return *unread > 0 || (peer_may_send && theirs < CLOSEWAIT_IDLE_MS_DEFAULT &&
+			       (theirs < ours || facts->read_bulk || facts->shut_wr));
 }
 
 static bool skip(int fd, const char *reason)
@@ -234,8 +276,10 @@ static bool skip(int fd, const char *reason)
 static bool hand_over(int fd, const struct fd_facts *facts, int unread)
 {
 	/* closefrom() may have closed our doorbell: never write into what has its number now. */
-	if (!drain_running(false) || !ownfd_intact(&doorbell_write))
+	if (!drain_running(false))
 		return skip(fd, "thread");
+	if (!descriptors_ready() || !ownfd_intact(&doorbell_write))
+		return skip(fd, "descriptors");
 	if (LOAD(in_use) >= capacity)
 		return skip(fd, "limit");
 	if (!epollset_remove_everywhere(fd))
@@ -307,8 +351,11 @@ bool linger_close(int fd)
 		return false;
 	int saved = errno;
 	bool taken = false;
-	if (fdstate_still_same(fd) && config_ports_cover(fd) && !linger_option_set(fd) &&
-	    close_would_reset(fd, &unread)) {
+	/* The kernel's view first: most closes lose nothing and end here, after two system calls. The
+	 * identity check comes after it: on a stale entry's number, those two asked about the socket
+	 * being closed all the same. */
+	if (close_would_lose(fd, &facts, &unread) && fdstate_still_same(fd) && config_ports_cover(fd) &&
+	    !linger_option_set(fd)) {
 		if (config.linger != MODE_ON) {
 			if (unread > 0)
 				LOG_EVENT(EV_LINGER_OBSERVED, fd, FIELD_NUM("unread", unread));
@@ -451,9 +498,14 @@ static void *drain_loop(void *unused)
 	 * before the drain runs, instead of waiting for it (docs/PERFORMANCE.md, row 6). */
 	pthread_setschedparam(pthread_self(), SCHED_BATCH, &(struct sched_param){0});
 	struct epoll_event events[64];
+	/* Until the first close lingers. A waiting thread costs the program nothing. */
+	int state;
+	while ((state = LOAD(descriptors)) != DESCRIPTORS_READY)
+		syscall(SYS_futex, &descriptors, FUTEX_WAIT_PRIVATE, state, NULL, NULL, 0);
 	uint32_t last_check = fdstate_now_ms();
 	for (;;) {
-		int n = epoll_wait(LOAD(epoll_fd), events, 64, LOAD(in_use) ? SCAN_MS : IDLE_CHECK_MS);
+		/* Not libc's epoll_wait: another preload's (libfaketime's) may stretch the timeout. */
+		int n = clock_epoll_wait(LOAD(epoll_fd), events, 64, LOAD(in_use) ? SCAN_MS : IDLE_CHECK_MS);
 		/* closefrom() closes our descriptors without a word (the instance itself lives on while we
 		 * wait in it): then give up, see below, and the next connect() or accept() starts anew. */
 		if ((n < 0 && errno != EINTR) || !ownfd_intact(&epoll_fd) || !ownfd_intact(&doorbell_read))
@@ -473,9 +525,7 @@ static void *drain_loop(void *unused)
 	for (unsigned int i = 0; i < LOAD(high_water); i++)
 		if (LOAD(slots[i].socket))
 			finish(&slots[i], EV_LINGER_TIMEOUT, "limit", "error");
-	ownfd_drop(&epoll_fd);
-	ownfd_drop(&doorbell_read);
-	ownfd_drop(&doorbell_write);
+	drop_descriptors();
 	STORE(thread_state, STOPPED);
 	return NULL;
 }
@@ -496,15 +546,13 @@ void linger_after_fork_child(void)
 	}
 	in_use = high_water = 0;
 	doorbell_missed = false;
-	ownfd_drop(&epoll_fd);
-	ownfd_drop(&doorbell_read);
-	ownfd_drop(&doorbell_write);
+	drop_descriptors();
 	STORE(thread_state, STOPPED);
 }
 
 void linger_finish(void)
 {
-	struct timespec tick = {.tv_nsec = 5 * 1000000};
-	for (int waited = 0; LOAD(thread_state) == RUNNING && LOAD(in_use) && waited < EXIT_GRACE_MS; waited += 5)
-		nanosleep(&tick, NULL);
+	uint32_t start = fdstate_now_ms();
+	while (LOAD(thread_state) == RUNNING && LOAD(in_use) && fdstate_now_ms() - start < EXIT_GRACE_MS)
+		clock_sleep_ms(5);
 }

@@ -14,17 +14,21 @@ static inline bool linger_watches(int fd)
 	return config.linger != MODE_OFF && fdstate_is_tracked(fd);
 }
 
-/* A write on fd enters the kernel: with lingering on it is counted until linger_write_ends(), so that
+/* A write on fd enters the kernel: with lingering on it is counted until its scope ends, so that
  * a close from another thread meanwhile is a plain one. The kernel keeps the socket open for that
  * write and sends everything it writes; a shutdown() would cut it short. */
 static inline uint32_t *linger_write_starts(int fd)
 {
 	return config.linger == MODE_ON ? fdstate_write_starts(fd) : NULL;
 }
-static inline void linger_write_ends(uint32_t *writing)
+static inline void linger_write_ends(uint32_t **writing)
 {
-	fdstate_write_ends(writing);
+	fdstate_write_ends(*writing);
 }
+/* On the variable holding linger_write_starts()'s result: the count ends as the write's scope does,
+ * also when pthread_cancel() unwinds a thread out of a blocking write (the library is built with
+ * -fexceptions for that), which would otherwise leave the count up for good. */
+#define LINGER_COUNTED_WRITE __attribute__((cleanup(linger_write_ends)))
 
 /* After connect() or accept() made a connection: starts the drain thread, if lingering is on and it
  * is not running yet, so that close() never has to. */

@@ -1,4 +1,5 @@
 #include "log.h"
+#include "clock.h"
 #include "config.h"
 #include "fdstate.h"
 #include "ownfd.h"
@@ -8,11 +9,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,9 +49,12 @@ static const struct {
 };
 
 static uint64_t counters[EV_COUNT];
+/* Lines that could not be written when they came (a pipe full or without a reader, no /dev/log): the
+ * summary's log_dropped. */
+static uint64_t dropped;
 
-/* Where lines go. stderr is written as fd 2 itself, never a copy of it (a copy would keep a pipe
- * open after the program closed its end), and only while fd 2 is still the file it was at load.
+/* Where lines go. stderr only while fd 2 is still the file it was at load, and never through a copy
+ * kept open (a copy would keep a pipe open after the program closed its end): see write_stderr.
  * Any thread that logs may find the destination gone and change it: one at a time (repairing). */
 static enum log_dest dest;
 static struct stat stderr_at_load;
@@ -115,7 +122,7 @@ static void put_json_string(struct line *l, const char *s)
 static void put_time(struct line *l)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_read(CLOCK_REALTIME, &ts); /* the kernel's time, whatever another preload makes of clock_gettime */
 	long long days = ts.tv_sec / 86400, secs = ts.tv_sec % 86400;
 	/* civil_from_days (H. Hinnant): proleptic Gregorian date of a day count since 1970-01-01 */
 	long long z = days + 719468, era = z / 146097;
@@ -225,13 +232,111 @@ static void put_field(struct line *l, const struct log_field *f)
 	}
 }
 
+/* --- writing a line without harm to the host: no signal, no wait --- */
+
+static void note_dropped(void)
+{
+	__atomic_add_fetch(&dropped, 1, __ATOMIC_RELAXED);
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* Takes back the signal this thread's write queued, unless one was pending before: the write's then
+ * merged into it, and that one is the program's. */
+static void take_back(int sig, const sigset_t *pending_before)
+{
+	sigset_t one;
+	if (sigismember(pending_before, sig))
+		return;
+	sigemptyset(&one);
+	sigaddset(&one, sig);
+	sigtimedwait(&one, NULL, &(struct timespec){0, 0});
+}
+
+/* write(2) that cannot signal the host. The kernel raises SIGPIPE on the writing thread when a pipe's
+ * reader is gone and SIGXFSZ when a file passes RLIMIT_FSIZE (both kill by default), and stops the
+ * whole process with SIGTTOU for a background write to a TOSTOP terminal. Blocked on this thread for
+ * the write, the first two stay queued and are taken back; a blocked SIGTTOU the kernel treats as
+ * ignored, and the write goes through. True if the whole line went out. Preserves errno. */
+static bool write_quietly(int fd, const char *text, size_t len)
+{
+	int saved = errno;
+	sigset_t quiet, old, pending;
+	sigemptyset(&quiet);
+	sigaddset(&quiet, SIGPIPE);
+	sigaddset(&quiet, SIGXFSZ);
+	sigaddset(&quiet, SIGTTOU);
+	pthread_sigmask(SIG_BLOCK, &quiet, &old);
+	sigpending(&pending);
+	ssize_t n = real.write(fd, text, len);
+	if (n < 0 && errno == EPIPE)
+		take_back(SIGPIPE, &pending);
+	if (n < 0 && errno == EFBIG)
+		take_back(SIGXFSZ, &pending);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+	return n == (ssize_t)len;
+}
+
+/* How a line reaches stderr without waiting, by the kind of file it is. fd 2's open file description
+ * is the program's: blocking, and not ours to make non-blocking. */
+enum stderr_route {
+	STDERR_WRITE,  /* a regular file, a disk, /dev/null and its kin: a write does not wait for a reader */
+	STDERR_SEND,   /* a socket (TCPRARE_LOG=stderr said so): a send that does not wait */
+	STDERR_REOPEN, /* a pipe, a FIFO, a terminal, another device: through a description of our own */
+};
+
+static enum stderr_route stderr_route(const struct stat *st)
+{
+	/* Character major 1 is Linux's memory devices: null, zero, full, random, urandom, kmsg. */
+	if (S_ISREG(st->st_mode) || S_ISBLK(st->st_mode) || (S_ISCHR(st->st_mode) && major(st->st_rdev) == 1))
+		return STDERR_WRITE;
+	return S_ISSOCK(st->st_mode) ? STDERR_SEND : STDERR_REOPEN;
+}
+
+/* The pipe or terminal on fd 2, opened anew for one line, non-blocking and ours alone: the open fails
+ * at once where no process reads the pipe (ENXIO), the write where the pipe is full (EAGAIN) or a
+ * terminal is stopped. Closed at once: held open, it would keep the pipe's write end open after the
+ * program closed its own, and the reader would never see EOF. Written only if it is still the file
+ * *expected (the program may have replaced fd 2 meanwhile). Without /proc, the line is dropped: a
+ * write that may wait is no option. thread-self: also right for a thread with a descriptor table of
+ * its own, and after the main thread exited (its /proc/self/fd is gone then). */
+static bool write_reopened(const struct stat *expected, const char *text, size_t len)
+{
+	const int flags = O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+	struct stat st;
+	int fd = open("/proc/thread-self/fd/2", flags);
+	if (fd < 0 && errno == ENOENT) /* Linux before 3.17 */
+		fd = open("/proc/self/fd/2", flags);
+	if (fd < 0)
+		return false;
+	bool sent = fstat(fd, &st) == 0 && same_file(&st, expected) && write_quietly(fd, text, len);
+	real.close(fd);
+	return sent;
+}
+
+/* One line, with its newline, to fd 2, which the caller found to be the file *at. */
+static bool write_stderr(const struct stat *at, const char *text, size_t len)
+{
+	switch (stderr_route(at)) {
+	case STDERR_WRITE:
+		return write_quietly(STDERR_FILENO, text, len);
+	case STDERR_SEND:
+		return real.send(STDERR_FILENO, text, len, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len;
+	default:
+		return write_reopened(at, text, len);
+	}
+}
+
 /* --- destinations --- */
 
 static bool stderr_unchanged(void)
 {
 	struct stat now;
-	return fstat(STDERR_FILENO, &now) == 0 && now.st_dev == stderr_at_load.st_dev &&
-	       now.st_ino == stderr_at_load.st_ino;
+	return fstat(STDERR_FILENO, &now) == 0 && same_file(&now, &stderr_at_load);
 }
 
 static int connect_syslog(void)
@@ -253,8 +358,8 @@ static void open_syslog(void)
 }
 
 /* "<PRI>tcprare[PID]: " and the line, in one datagram; the syslog tag replaces the text format's own
- * "tcprare[PID] " prefix. */
-static void send_syslog(int fd, const struct line *l)
+ * "tcprare[PID] " prefix. A full or missing syslog daemon drops it: true if it was sent. */
+static bool send_syslog(int fd, const struct line *l)
 {
 	struct line datagram = {.len = 0};
 	const char *body = l->text;
@@ -271,27 +376,47 @@ static void send_syslog(int fd, const struct line *l)
 	put(&datagram, "]: ");
 	size_t n = len < sizeof(datagram.text) - datagram.len ? len : sizeof(datagram.text) - datagram.len;
 	memcpy(datagram.text + datagram.len, body, n);
-	real.send(fd, datagram.text, datagram.len + n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	return real.send(fd, datagram.text, datagram.len + n, MSG_NOSIGNAL | MSG_DONTWAIT) ==
+	       (ssize_t)(datagram.len + n);
 }
 
-static int open_file(void)
+/* TCPRARE_LOG's path with %p replaced by the pid. */
+static void log_file_path(char path[PATH_MAX])
 {
-	char path[PATH_MAX];
 	struct line pid = {.len = 0};
 	size_t n = 0;
 	put_number(&pid, getpid());
 	pid.text[pid.len] = '\0';
-	for (const char *p = config.log_path; *p && n < sizeof(path) - 1; p++) {
+	for (const char *p = config.log_path; *p && n < PATH_MAX - 1; p++) {
 		if (p[0] == '%' && p[1] == 'p') {
-			for (size_t i = 0; i < pid.len && n < sizeof(path) - 1; i++)
+			for (size_t i = 0; i < pid.len && n < PATH_MAX - 1; i++)
 				path[n++] = pid.text[i];
 			p++;
 		} else
 			path[n++] = *p;
 	}
 	path[n] = '\0';
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+}
+
+/* Non-blocking, and kept so (the descriptor is ours alone): a FIFO without a reader fails to open at
+ * once (ENXIO) instead of holding the program before main, and a full one drops lines. */
+static int open_file(void)
+{
+	char path[PATH_MAX];
+	log_file_path(path);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0644);
 	return fd < 0 ? -1 : ownfd_keep(fd, &own_fd);
+}
+
+/* Why open_file failed with err, in words for the one line that says so. */
+static const char *open_file_failure(int err)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	log_file_path(path);
+	if (err == ENXIO && stat(path, &st) == 0 && S_ISFIFO(st.st_mode))
+		return "no process reads that FIFO, and the program's start does not wait for one";
+	return strerror(err);
 }
 
 static bool stderr_usable(void)
@@ -306,9 +431,10 @@ void log_open(void)
 	strncpy(prog, program_invocation_short_name, sizeof(prog) - 1);
 	dest = config.log;
 	if (dest == LOG_FILE && open_file() < 0) {
-		const char *reason = strerror(errno);
-		log_problem((const char *[]){"tcprare: TCPRARE_LOG=", config.log_path, " cannot be opened (",
-					     reason, "): expected a writable file; using stderr", NULL});
+		const char *reason = open_file_failure(errno);
+		log_problem((const char *[]){"tcprare: TCPRARE_LOG=", config.log_path, " cannot be opened (", reason,
+					     "): expected a writable file, or a FIFO that a process reads; using stderr",
+					     NULL});
 		unsetenv("TCPRARE_LOG"); /* said once, as config.c does for a bad value */
 		dest = LOG_AUTO;
 	}
@@ -329,6 +455,7 @@ void log_after_fork_child(void)
 	/* The child's summary speaks for the child, not again for its parent. */
 	for (int i = 0; i < EV_COUNT; i++)
 		__atomic_store_n(&counters[i], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&dropped, 0, __ATOMIC_RELAXED);
 	if (dest == LOG_FILE && strstr(config.log_path, "%p")) {
 		ownfd_drop(&own_fd);
 		open_file();
@@ -349,15 +476,16 @@ static enum log_dest repair_destination(void)
 	return LOAD(dest);
 }
 
-/* Sends a finished line (without its newline) with one write. A thread that finds another repairing
- * the destination waits for it, boundedly: if it interrupted that very thread (a close() in a
- * signal handler), the line is dropped. */
+/* Sends a finished line (without its newline) with one write, or drops and counts it. A thread that
+ * finds another repairing the destination waits for it, boundedly: if it interrupted that very
+ * thread (a close() in a signal handler), the line is dropped. */
 static void emit(struct line *l)
 {
 	int saved = errno;
 	int turn = 0;
 	while (__atomic_exchange_n(&repairing, 1, __ATOMIC_ACQUIRE))
 		if (++turn == 1000) {
+			note_dropped();
 			errno = saved;
 			return;
 		} else
@@ -365,12 +493,16 @@ static void emit(struct line *l)
 	enum log_dest to = repair_destination();
 	int fd = LOAD(own_fd);
 	STORE(repairing, 0);
+	bool sent = false;
 	if (to == LOG_SYSLOG && fd >= 0) {
-		send_syslog(fd, l);
+		sent = send_syslog(fd, l);
 	} else if (to == LOG_STDERR || (to == LOG_FILE && fd >= 0)) {
 		l->text[l->len++] = '\n';
-		real.write(to == LOG_STDERR ? STDERR_FILENO : fd, l->text, l->len);
+		sent = to == LOG_STDERR ? write_stderr(&stderr_at_load, l->text, l->len)
+					: write_quietly(fd, l->text, l->len);
 	}
+	if (!sent)
+		note_dropped();
 	errno = saved;
 }
 
@@ -475,6 +607,7 @@ void log_summary(const struct log_field *extra, size_t nextra)
 	put_field(&l, &FIELD_NUM("tcp_sockets", fdstate_sockets_seen()));
 	for (int i = 0; i < EV_COUNT; i++)
 		put_field(&l, &FIELD_NUM(event_names[i].counter, __atomic_load_n(&counters[i], __ATOMIC_RELAXED)));
+	put_field(&l, &FIELD_NUM("log_dropped", __atomic_load_n(&dropped, __ATOMIC_RELAXED)));
 	for (size_t i = 0; i < nextra; i++)
 		put_field(&l, &extra[i]);
 	if (config.log_format == LOG_JSON)
@@ -488,15 +621,19 @@ void log_problem(const char *const *parts)
 	for (; *parts; parts++)
 		put(&l, *parts);
 	int saved = errno;
-	if (stderr_usable()) {
+	struct stat st;
+	bool sent = false;
+	if (fstat(STDERR_FILENO, &st) == 0 && !S_ISSOCK(st.st_mode)) {
 		l.text[l.len++] = '\n';
-		real.write(STDERR_FILENO, l.text, l.len);
+		sent = write_stderr(&st, l.text, l.len);
 	} else {
 		int fd = connect_syslog();
 		if (fd >= 0) {
-			send_syslog(fd, &l);
+			sent = send_syslog(fd, &l);
 			real.close(fd);
 		}
 	}
+	if (!sent)
+		note_dropped();
 	errno = saved;
 }

@@ -1,6 +1,8 @@
 /* The intervention log: one line per event, preformatted on the stack and written with a single
  * write(2) through the real write, so lines from several processes sharing a file never interleave.
- * No stdio, no malloc, no locks: it may be reached from any hook. */
+ * No stdio, no malloc, no locks: it may be reached from any hook. No write of a line raises a signal
+ * in the program or waits: a line that cannot be written now is dropped, and counted (log_dropped in
+ * the summary). */
 #pragma once
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -65,5 +67,5 @@ void log_event_at(enum log_event event, int shown_fd, const struct socket_addres
 void log_summary(const struct log_field *extra, size_t nextra);
 
 /* A configuration problem: one line, built from the NULL-terminated parts, to stderr (or syslog where
- * stderr is a socket, as in inetd-style servers, or closed). */
+ * stderr is a socket, as in inetd-style servers, or closed), as harmlessly as every other line. */
 void log_problem(const char *const *parts);

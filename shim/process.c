@@ -15,11 +15,32 @@
  * may run in a signal handler on a small alternate stack. */
 #define MAX_DESCENDANTS 256
 
+/* Children made by fork() or posix_spawn(), the latest ones: one forgotten is only looked at. */
+#define MAX_KNOWN_CHILDREN 64
+
 static pid_t self;
+static pid_t known_children[MAX_KNOWN_CHILDREN];
+static unsigned int next_known;
+
+void process_note_child(pid_t pid)
+{
+	unsigned int i = __atomic_fetch_add(&next_known, 1, __ATOMIC_RELAXED) % MAX_KNOWN_CHILDREN;
+	__atomic_store_n(&known_children[i], pid, __ATOMIC_RELAXED);
+}
+
+static bool known_child(pid_t pid)
+{
+	for (unsigned int i = 0; i < MAX_KNOWN_CHILDREN; i++)
+		if (__atomic_load_n(&known_children[i], __ATOMIC_RELAXED) == pid)
+			return true;
+	return false;
+}
 
 void process_note_self(void)
 {
 	__atomic_store_n(&self, getpid(), __ATOMIC_RELAXED);
+	for (unsigned int i = 0; i < MAX_KNOWN_CHILDREN; i++) /* a forked child's children are its own */
+		__atomic_store_n(&known_children[i], 0, __ATOMIC_RELAXED);
 }
 
 bool process_is_unseen_child(void)
@@ -85,6 +106,7 @@ bool process_each_numbered(int dir, bool (*each)(int dir, const char *name, long
 
 struct search {
 	uint32_t inode;
+	pid_t origin;  /* this process */
 	pid_t current; /* the process being looked at */
 	bool unsure;   /* something could not be looked at: assume it holds the socket */
 	bool found;
@@ -94,6 +116,8 @@ struct search {
 
 static void add_pid(struct search *s, long pid)
 {
+	if (s->current == s->origin && known_child((pid_t)pid))
+		return; /* made by fork() or posix_spawn(): the table knows what it holds */
 	if (s->count == MAX_DESCENDANTS)
 		s->unsure = true;
 	else
@@ -171,7 +195,8 @@ bool process_descendant_holds(uint32_t inode)
 		errno = saved;
 		return !childless;
 	}
-	struct search s = {.inode = inode, .current = getpid()};
+	struct search s = {.inode = inode, .origin = getpid()};
+	s.current = s.origin;
 	/* The calling thread is alive: without its children file, the kernel has no such files
 	 * (CONFIG_PROC_CHILDREN), or there is no /proc. */
 	s.unsure = access("/proc/thread-self/children", F_OK) != 0;

@@ -144,8 +144,10 @@ void real_resolve(void)
 	SWAP_IN(sendmsg);
 	SWAP_IN(sendmmsg);
 	SWAP_IN(sendfile);
+	SWAP_IN(fork);
 	SWAP_IN(posix_spawn);
 	SWAP_IN(posix_spawnp);
 	SWAP_IN(system);
 	SWAP_IN(popen);
+	SWAP_IN(vfork);
 }

@@ -53,12 +53,14 @@ struct real_libc {
 	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, sendmmsg_flags);
 	ssize_t (*sendfile)(int, int, off_t *, size_t);
 	/* No syscall stands in for these; NULL until resolved. */
+	pid_t (*fork)(void);
 	int (*posix_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
 			   const posix_spawnattr_t *, char *const[], char *const[]);
 	int (*posix_spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *,
 			    const posix_spawnattr_t *, char *const[], char *const[]);
 	int (*system)(const char *);
 	FILE *(*popen)(const char *, const char *);
+	pid_t (*vfork)(void); /* called only by vfork.c's trampoline, which jumps to it */
 };
 
 extern struct real_libc real;

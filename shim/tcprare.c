@@ -28,8 +28,9 @@ static const char usage[] =
 	"  --closewait=MODE          TCPRARE_CLOSEWAIT (on, observe, off)\n"
 	"  --closewait-idle=MS       TCPRARE_CLOSEWAIT_IDLE_MS\n"
 	"  --closewait-scope=SCOPE   TCPRARE_CLOSEWAIT_SCOPE (connected, all)\n"
-	"  --linger[=MS]             TCPRARE_LINGER=on (lingering close), and TCPRARE_LINGER_MS=MS\n"
-	"                            if given\n"
+	"  --linger[=MS]             TCPRARE_LINGER=on (lingering close, the default), and\n"
+	"                            TCPRARE_LINGER_MS=MS if given\n"
+	"  --linger=off|observe      TCPRARE_LINGER=off or observe\n"
 	"  --linger-idle=MS          TCPRARE_LINGER_IDLE_MS\n"
 	"  --linger-max=N            TCPRARE_LINGER_MAX (sockets lingering at once)\n"
 	"  --backlog=N|max|observe|off\n"
@@ -114,8 +115,9 @@ static bool apply(const char *arg)
 	} else if (IS("linger")) {
 		if (value)
 			check_value(arg, value, true);
-		set("TCPRARE_LINGER", "on");
-		if (value)
+		bool mode = value && (!strcmp(value, "on") || !strcmp(value, "off") || !strcmp(value, "observe"));
+		set("TCPRARE_LINGER", mode ? value : "on");
+		if (value && !mode)
 			set("TCPRARE_LINGER_MS", value);
 		return true;
 	} else if (IS("observe")) {

@@ -11,6 +11,10 @@ export TCPRARE_BACKLOG=off
 # is told to count closes after 200 ms of quiet. The default, 1 s, has a test of its own.
 export TCPRARE_CLOSEWAIT_IDLE_MS=200
 
+teardown() {
+	stop_tracked
+}
+
 probe() { "$PROGS/closewait_probe" "$@" 2>"$BATS_TEST_TMPDIR/stderr"; }
 probe_with() { with_tcprare "$PROGS/closewait_probe" "$@" 2>"$BATS_TEST_TMPDIR/stderr"; }
 
@@ -20,6 +24,7 @@ seed_scenario() {
 	: >"$out" # exists before the first poll for the port: awk must not complain into $output
 	"$EXAMPLES/idle_server" -t 300 -d 4000 >"$out" 3>&- &
 	local server=$!
+	track "$server" # started inside `run`: teardown could not know it otherwise
 	for _ in $(seq 100); do port=$(awk '/^port/ {print $2}' "$out"); [ -n "$port" ] && break; sleep 0.05; done
 	LD_PRELOAD=$preload "$EXAMPLES/oneway_client" "$port" 6 450 >"$BATS_TEST_TMPDIR/client.out" 2>"$BATS_TEST_TMPDIR/client.err"
 	wait "$server"
@@ -215,6 +220,7 @@ halfclose_response() {
 	: >"$out" # exists before the first poll for the port: awk must not complain into $output
 	with_tcprare "$PROGS/halfclose_pair" -s 1 >"$out" 2>&1 3>&- &
 	local server=$!
+	track "$server" # started inside `run`: teardown could not know it otherwise
 	for _ in $(seq 100); do port=$(awk '/^port/ {print $2}' "$out"); [ -n "$port" ] && break; sleep 0.05; done
 	printf 'request\n' | "$@" "$port" | wc -c
 	kill "$server" 2>/dev/null || true
@@ -242,8 +248,10 @@ nc_halfclose() { timeout 10 nc -N 127.0.0.1 "$1"; }                # -N: shutdow
 real_client_losses() {
 	local client=$1 preload=$2 out=$BATS_TEST_TMPDIR/server.out port believed
 	: >"$out" # exists before the first poll for the port: awk must not complain into $output
-	"$EXAMPLES/idle_server" -t 300 -d 2500 >"$out" 3>&- &
+	# -d: long enough for a python started under a preloaded AddressSanitizer on a busy machine
+	"$EXAMPLES/idle_server" -t 300 -d 5000 >"$out" 3>&- &
 	local server=$!
+	track "$server" # started inside `run`: teardown could not know it otherwise
 	for _ in $(seq 100); do port=$(awk '/^port/ {print $2}' "$out"); [ -n "$port" ] && break; sleep 0.05; done
 	believed=$(LD_PRELOAD=$preload TCPRARE_LOG=off "$client" "$port")
 	wait "$server"

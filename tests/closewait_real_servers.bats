@@ -48,41 +48,52 @@ slow_upload() {
 	! grep -q closewait "$SCRATCH/curl.log"
 }
 
-# sink_delivery PRELOAD: socat, as a client reading stdin, sends three lines 300 ms apart to a socat
-# sink that writes the socket into a file; the sink's other direction, from the file, ends at once, so
-# it half-closes before the first line. Prints the lines the sink received.
-sink_delivery() {
-	local port
-	port=$(free_port)
+# Servers start in the test's own shell, never inside `run` (a subshell), so that a failure to start
+# shows where it happens; start_server tracks them for teardown either way.
+
+# start_sink: a socat sink on $PORT that writes the socket into $SCRATCH/received; its other direction,
+# from the file, ends at once, so it half-closes before a client's first line.
+start_sink() {
+	PORT=$(free_port)
 	: >"$SCRATCH/received"
-	start_server sink socat -t 3 "TCP-LISTEN:$port,reuseaddr,bind=127.0.0.1" "OPEN:$SCRATCH/received,append"
-	wait_listening "$port"
+	start_server sink socat -t 3 "TCP-LISTEN:$PORT,reuseaddr,bind=127.0.0.1" "OPEN:$SCRATCH/received,append"
+	wait_listening "$PORT"
+}
+
+# sink_delivery PRELOAD: socat, as a client reading stdin, sends three lines 300 ms apart to the sink
+# of start_sink. Prints the lines the sink received.
+sink_delivery() {
 	(echo msg 1; sleep 0.3; echo msg 2; sleep 0.3; echo msg 3; sleep 0.3) |
-		LD_PRELOAD=$1 TCPRARE_LOG="$SCRATCH/client.log" timeout 10 socat -u - "TCP:127.0.0.1:$port" || true
-	stop_server "${SERVER_PIDS[-1]}"
+		LD_PRELOAD=$1 TCPRARE_LOG="$SCRATCH/client.log" timeout 10 socat -u - "TCP:127.0.0.1:$PORT" || true
+	stop_process "${SERVER_PIDS[-1]}"
 	cat "$SCRATCH/received"
 }
 
 @test "a one-way client with pauses gets every line to socat as a sink, which half-closes at once, with tcprare too" {
 	need socat
+	start_sink
 	run sink_delivery ""
 	[ "$output" = "$(printf 'msg 1\nmsg 2\nmsg 3')" ]
+	start_sink
 	run sink_delivery "$PRELOAD"
 	[ "$output" = "$(printf 'msg 1\nmsg 2\nmsg 3')" ]
 	! grep -q closewait "$SCRATCH/client.log"
 }
 
-# redis_incr PRELOAD: redis-server closes connections idle for over a second (--timeout 1). A client
-# sends INCR three times, 2.5 s apart, on one connection while it lasts. When a send fails it
-# reconnects and sends again: the command surely did not arrive. When only the reply fails, the
-# command's fate is unknown and it cannot be sent again (INCR twice is not INCR once). Prints the
-# counter and the number of unknown fates.
+# start_redis: a new redis-server on $PORT (so the counter starts anew), which closes connections idle
+# for over a second (--timeout 1).
+start_redis() {
+	PORT=$(free_port)
+	start_server redis "$(redis_server_bin)" --port "$PORT" --bind 127.0.0.1 --timeout 1 --save '' --appendonly no
+	wait_listening "$PORT"
+}
+
+# redis_incr PRELOAD: against the server of start_redis, a client sends INCR three times, 2.5 s apart,
+# on one connection while it lasts. When a send fails it reconnects and sends again: the command
+# surely did not arrive. When only the reply fails, the command's fate is unknown and it cannot be
+# sent again (INCR twice is not INCR once). Prints the counter and the number of unknown fates.
 redis_incr() {
-	local port
-	port=$(free_port)
-	start_server redis "$(redis_server_bin)" --port "$port" --bind 127.0.0.1 --timeout 1 --save '' --appendonly no
-	wait_listening "$port"
-	LD_PRELOAD=$1 TCPRARE_LOG="$SCRATCH/client.log" timeout 20 "$PY" - "$port" <<-'PY'
+	LD_PRELOAD=$1 TCPRARE_LOG="$SCRATCH/client.log" timeout 20 "$PY" - "$PORT" <<-'PY'
 		import socket, sys, time
 		port = int(sys.argv[1])
 		def connect():
@@ -113,8 +124,10 @@ redis_incr() {
 @test "a client of redis-server, which closes idle connections, loses commands without tcprare and none with it" {
 	need python3
 	command -v redis-server >/dev/null || need redis-check-rdb
+	start_redis
 	run redis_incr ""
 	[ "$output" = "counter=1 unknown=2" ]
+	start_redis
 	run redis_incr "$PRELOAD"
 	[ "$output" = "counter=3 unknown=0" ]
 	[ "$(grep -c 'closewait blocked' "$SCRATCH/client.log")" -eq 2 ]

@@ -34,7 +34,7 @@ expect_rejected() {
 
 @test "a bad mode names the variable and the three modes" {
 	expect_rejected TCPRARE_CLOSEWAIT yes "on, observe or off; using on"
-	expect_rejected TCPRARE_LINGER maybe "on, observe or off; using off"
+	expect_rejected TCPRARE_LINGER maybe "on, observe or off; using on"
 }
 
 @test "a bad number is named: not a number, negative, a unit suffix, out of range" {

@@ -91,18 +91,21 @@ show_stderr() { cat "$BATS_TEST_TMPDIR/stderr" >&2; false; }
 }
 
 # With -f FREE the process's first lingering close comes when only FREE descriptors are free. The
-# drain thread started already, with the connection (never in close(): see linger.c), so all the
-# close needs is one descriptor for its copy of the socket: without one it is a plain close, and
-# nothing of the attempt stays open (other_added: the drain thread's epoll instance and pipe).
+# drain thread started already, with the connection (never in close(): see linger.c), but without
+# descriptors: the close needs four, the drain's epoll instance and doorbell pipe, which the first
+# lingering close makes, and its copy of the socket. With fewer it is a plain one, and nothing of the
+# attempt stays open (other_added: the drain's epoll instance and pipe, once they are made).
 @test "when no descriptor is left for the lingering copy, the close is a plain one and nothing of the attempt stays open" {
 	run "$PROGS/harden_emfile" -f 0
 	[ "$status" -ne 77 ] || skip "$output"
 	[ "$output" = "fresh free=0 close=0 errno_kept=1 client=reset other_added=0" ]
 	TCPRARE_LINGER=on TCPRARE_LOG=$LOG run with_tcprare "$PROGS/harden_emfile" -f 0
-	[ "$output" = "fresh free=0 close=0 errno_kept=1 client=reset other_added=3" ]
+	[ "$output" = "fresh free=0 close=0 errno_kept=1 client=reset other_added=0" ]
 	[ "$(grep -Ec 'linger skipped fd=[0-9]+ .* reason=descriptors$' "$LOG")" -eq 1 ]
-	TCPRARE_LINGER=on TCPRARE_LOG=/dev/null run with_tcprare "$PROGS/harden_emfile" -f 1
-	[ "$output" = "fresh free=1 close=0 errno_kept=1 client=eof other_added=3" ]
+	TCPRARE_LINGER=on TCPRARE_LOG=/dev/null run with_tcprare "$PROGS/harden_emfile" -f 3
+	[ "$output" = "fresh free=3 close=0 errno_kept=1 client=reset other_added=0" ]
+	TCPRARE_LINGER=on TCPRARE_LOG=/dev/null run with_tcprare "$PROGS/harden_emfile" -f 4
+	[ "$output" = "fresh free=4 close=0 errno_kept=1 client=eof other_added=3" ]
 	TCPRARE_LINGER=on TCPRARE_LOG=/dev/null run with_tcprare "$PROGS/harden_emfile" -f 8
 	[ "$output" = "fresh free=8 close=0 errno_kept=1 client=eof other_added=3" ]
 }

@@ -27,6 +27,45 @@ setup_scratch() {
 	SCRATCH=$(mktemp -d "${BATS_TEST_TMPDIR:-/tmp}/tcprare.XXXXXX")
 }
 
+# --- background processes ---
+# track PID: a background process of this test, for stop_tracked in teardown. Kept in a file, not a
+# variable, because a test may start it inside `run` or $(...), subshells whose variables teardown
+# never sees: a pid known only there outlived the suite (redis-server, tcprare 0.1.0).
+track() {
+	echo "$1" >>"$BATS_TEST_TMPDIR/pids"
+}
+
+# stop_tracked: in teardown, every process track recorded, whatever the test's outcome.
+stop_tracked() {
+	local pid
+	[ -f "$BATS_TEST_TMPDIR/pids" ] || return 0
+	while read -r pid; do
+		stop_process "$pid"
+	done <"$BATS_TEST_TMPDIR/pids"
+}
+
+# stop_process PID: SIGTERM, up to 5 s to exit (nginx's master stops its worker first), then SIGKILL.
+# Only a process of this session: the pid of one that is gone may since be another run's (tests/run
+# gives the suite a session of its own: tests/no_leftovers).
+stop_process() {
+	[ "$(session_of "$1")" = "$(session_of $$)" ] || return 0
+	kill "$1" 2>/dev/null || return 0
+	for _ in $(seq 100); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	kill -KILL "$1" 2>/dev/null || true
+}
+
+# session_of PID: its session, field 6 of /proc/PID/stat (counted after the command name, which may
+# hold spaces); nothing if PID is gone.
+session_of() {
+	local line
+	read -r line 2>/dev/null <"/proc/$1/stat" || return 0
+	read -r _ _ _ line _ <<<"${line##*) }"
+	echo "$line"
+}
+
 # skip_unless_root: tests that need network namespaces. Under CI a skip is a failure.
 require_root() {
 	if [ "$(id -u)" != 0 ] || ! unshare -n true 2>/dev/null; then

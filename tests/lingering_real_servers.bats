@@ -53,15 +53,15 @@ start_nginx() {
 }
 
 # nginx_clean_stop: stops nginx and checks it reported nothing worse than a notice (an epoll_ctl or
-# descriptor mix-up would show as [alert] or [crit]) and that its worker summed up lingering closes.
+# descriptor mix-up would show as [alert] or [crit]) and that its worker summed up its sockets.
 nginx_clean_stop() {
-	stop_server "${SERVER_PIDS[0]}"
+	stop_process "${SERVER_PIDS[0]}"
 	for _ in $(seq 100); do
-		grep -q ' summary .*linger_started=[1-9]' "$SCRATCH"/tcprare.*.log 2>/dev/null && break
+		grep -q ' summary .*tcp_sockets=[1-9]' "$SCRATCH"/tcprare.*.log 2>/dev/null && break
 		sleep 0.05
 	done
 	! grep -E '\[(warn|error|crit|alert|emerg)\]' "$SCRATCH/nginx.err"
-	grep ' summary .*linger_started=[1-9]' "$SCRATCH"/tcprare.*.log
+	grep ' summary .*tcp_sockets=[1-9]' "$SCRATCH"/tcprare.*.log
 }
 
 # ab_check OUTPUT: ab's report of 5000 requests, all answered with the whole 100 KB file.
@@ -72,21 +72,22 @@ ab_check() {
 	! grep -E '^Non-2xx responses' <<<"$1"
 }
 
-@test "nginx under sustained load with lingering on answers all 5000 requests whole" {
+# Each of these closes follows a finished exchange (the request read, the whole answer written): a
+# plain close loses nothing there, and lingering, on by default, leaves it to the kernel.
+@test "nginx under sustained load with lingering on answers all 5000 requests whole, each close a plain one" {
 	need nginx ab
 	start_nginx
 	run timeout 60 ab -q -n 5000 -c 20 "http://127.0.0.1:$PORT/file.bin"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	ab_check "$output"
-	# The connections nginx closed were lingered, by its worker, an epoll program.
-	echo "lingered: $(count_log 'linger started'), drained: $(count_log 'linger drained')"
-	[ "$(count_log 'linger started')" -gt 0 ]
+	echo "lingered: $(count_log 'linger started'), skipped: $(count_log 'linger skipped')"
+	[ "$(count_log 'linger started')" -eq 0 ]
 	[ "$(count_log 'linger skipped')" -eq 0 ]
 	nginx_clean_stop
 }
 
-@test "nginx with keep-alive under sustained load with lingering on answers all 5000 requests whole" {
+@test "nginx with keep-alive under sustained load with lingering on answers all 5000 requests whole, each close a plain one" {
 	need nginx ab
 	start_nginx
 	run timeout 60 ab -q -k -n 5000 -c 20 "http://127.0.0.1:$PORT/file.bin"
@@ -94,9 +95,9 @@ ab_check() {
 	[ "$status" -eq 0 ]
 	ab_check "$output"
 	grep -E '^Keep-Alive requests: +[1-9][0-9]*$' <<<"$output"
-	# keepalive_requests 50: nginx closes each connection after its 50th answer, and those close lingers.
+	# keepalive_requests 50: nginx closes each connection after its 50th answer.
 	echo "lingered: $(count_log 'linger started')"
-	[ "$(count_log 'linger started')" -gt 0 ]
+	[ "$(count_log 'linger started')" -eq 0 ]
 	nginx_clean_stop
 }
 
@@ -114,7 +115,7 @@ ab_check() {
 	[ "$status" -eq 0 ]
 	local fd=${lines[0]##* }
 	[ "${lines[0]}" = "old fd $fd new fd $fd" ]
-	[ "${lines[1]}" = "events: fd=$fd mask=0x4" ] # EPOLLOUT of the old, lingering socket, under the new number
+	[[ "${lines[1]}" =~ ^events:\ fd=$fd\ mask=0x[0-9a-f]+$ ]] # the old, lingering socket's, under the new number
 }
 
 # nginx itself reads and discards an upload its answer does not need (even with lingering_close off),

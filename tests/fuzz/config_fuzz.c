@@ -175,7 +175,7 @@ static unsigned int expect(struct config *want)
 	memset(want, 0, sizeof(*want));
 	want->closewait = MODE_ON;
 	want->closewait_idle_ms = 1000;
-	want->linger = MODE_OFF;
+	want->linger = MODE_ON;
 	want->linger_ms = 30000;
 	want->linger_idle_ms = 5000;
 	want->backlog = BACKLOG_MAX;

@@ -115,6 +115,9 @@ def epoll_reuse(kind):
     old, _ = listener.accept()
     number = old.fileno()
     register(number, select.EPOLLIN | select.EPOLLOUT)
+    old_client.sendall(b"request")  # left unread, and an answer in flight: this close lingers
+    old.sendall(b"answer")
+    time.sleep(0.05)
     old.close()  # the old client stays connected and silent: a lingering close lasts
     new, _ = listener.accept()  # takes the old number; not registered: any event for it is the old socket's
     print("old fd", number, "new fd", new.fileno())

@@ -11,12 +11,9 @@ setup_real_servers() {
 	SERVER_PIDS=()
 }
 
-# stop_real_servers: every server a test started, in teardown.
+# stop_real_servers: every server a test started, in teardown, also those started inside `run`.
 stop_real_servers() {
-	local pid
-	for pid in "${SERVER_PIDS[@]}"; do
-		stop_server "$pid"
-	done
+	stop_tracked
 }
 
 # need CMD...: skip without these programs; under CI a skip is a failure (.ci/run installs them).
@@ -29,23 +26,15 @@ need() {
 	done
 }
 
-# start_server NAME CMD...: CMD in the background, stdout and stderr into $SCRATCH/NAME.out and .err.
-# CMD must be a program (so that $! is its pid): `env LD_PRELOAD=... program`, not with_tcprare.
+# start_server NAME CMD...: CMD in the background, stdout and stderr into $SCRATCH/NAME.out and .err;
+# its pid appended to SERVER_PIDS, and tracked for teardown. CMD must be a program (so that $! is its
+# pid): `env LD_PRELOAD=... program`, not with_tcprare.
 start_server() {
 	local name=$1
 	shift
 	"$@" >"$SCRATCH/$name.out" 2>"$SCRATCH/$name.err" 3>&- &
 	SERVER_PIDS+=($!)
-}
-
-# stop_server PID: SIGTERM, up to 5 s to exit (nginx's master stops its worker first), then SIGKILL.
-stop_server() {
-	kill "$1" 2>/dev/null || return 0
-	for _ in $(seq 100); do
-		kill -0 "$1" 2>/dev/null || return 0
-		sleep 0.05
-	done
-	kill -KILL "$1" 2>/dev/null || true
+	track $!
 }
 
 free_port() {

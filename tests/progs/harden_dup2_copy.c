@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -73,7 +74,11 @@ int main(int argc, char **argv)
 		struct stat st;
 		if (s < 0 || fstat(s, &st))
 			return 2;
-		pause_ms(2); /* data piles up unread */
+		if (send(s, "a", 1, MSG_NOSIGNAL) != 1) /* an answer, which a reset would throw away */
+			return 2;
+		int queued = 0; /* data piles up unread: wait for it (at most 2 s) */
+		for (int i = 0; i < 1000 && ioctl(s, FIONREAD, &queued) == 0 && queued == 0; i++)
+			pause_ms(2);
 		close(s);
 		int copy = find_socket(st.st_ino), p[2];
 		if (copy >= 0 && pipe(p) == 0) {

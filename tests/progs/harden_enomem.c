@@ -51,7 +51,8 @@ static void connect_pair(int *client, int *server, int request)
 	memset(buf, 'q', sizeof(buf));
 	*client = socket(AF_INET, SOCK_STREAM, 0);
 	if (*client < 0 || connect(*client, (struct sockaddr *)&addr, addr_len) != 0 ||
-	    (*server = accept(listener, NULL, NULL)) < 0 || (request && send(*client, buf, (size_t)request, 0) != request))
+	    (*server = accept(listener, NULL, NULL)) < 0 || (request && send(*client, buf, (size_t)request, 0) != request) ||
+	    (request && send(*server, "a", 1, 0) != 1)) /* an answer, which a reset would throw away */
 		die("connection");
 	for (int i = 0; i < 100 && ioctl(*server, FIONREAD, &queued) == 0 && queued < request; i++)
 		usleep(10000);

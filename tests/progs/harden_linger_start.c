@@ -49,7 +49,8 @@ static int round_once(int threads)
 		int queued = 0;
 		clients[i] = socket(AF_INET, SOCK_STREAM, 0);
 		if (clients[i] < 0 || connect(clients[i], (struct sockaddr *)&addr, len) != 0 ||
-		    send(clients[i], buf, sizeof(buf), 0) != sizeof(buf) || (servers[i] = accept(listener, NULL, NULL)) < 0)
+		    send(clients[i], buf, sizeof(buf), 0) != sizeof(buf) || (servers[i] = accept(listener, NULL, NULL)) < 0 ||
+		    send(servers[i], "a", 1, 0) != 1) /* an answer, which a reset would throw away */
 			return -1;
 		for (int t = 0; t < 100 && ioctl(servers[i], FIONREAD, &queued) == 0 && queued < (int)sizeof(buf); t++)
 			usleep(1000);

@@ -47,6 +47,10 @@ static void connect_pair(int *client, int *server)
 	int queued = 0;
 	for (int i = 0; i < 100 && ioctl(*server, FIONREAD, &queued) == 0 && queued < (int)sizeof(request); i++)
 		pause_ms(10);
+	if (send(*server, "answer", 6, 0) != 6) { /* a plain close would throw it away with the RST */
+		perror("linger_fork: answer");
+		exit(2);
+	}
 }
 
 /* Reads to the end (each wait bounded to 3 s): "eof", "ECONNRESET", or what else happened. */

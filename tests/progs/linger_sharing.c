@@ -2,18 +2,25 @@
  * cases where a lingering close must not touch the socket: the kernel keeps it open for them.
  *
  *   linger_sharing CHILD_MAKER   fork-per-connection without fork handlers: the server makes a child
- *                                with CHILD_MAKER (_Fork, clone, sys_fork, sys_clone, sys_clone3) and
- *                                closes its copy at once, the client's request unread; the child
- *                                reads the request and answers 1 MiB. Prints "child write=ok" (or
- *                                the error) and "client got=N end=eof|ECONNRESET|...".
+ *                                with CHILD_MAKER (_Fork, clone, sys_fork, sys_clone, sys_clone3)
+ *                                after greeting the client ("hello\n"), and closes its copy at once,
+ *                                the client's request unread; the child reads the request and
+ *                                answers 1 MiB. Prints "child write=ok" (or the error) and
+ *                                "client got=N end=eof|ECONNRESET|..." (N: 1048582 in all).
  *   linger_sharing bystander     a child made with _Fork() before the connection holds nothing of it:
  *                                the server answers 100000 bytes and closes, the client's request
  *                                unread, the client reads only then. Prints "client got=N end=...":
  *                                a plain close sends RST (ECONNRESET), a lingering one a FIN (eof).
  *   linger_sharing writer        thread B is blocked in a write() of 8 MiB on the connection when
- *                                thread A closes it; the client starts reading only afterwards.
+ *                                thread A reads the client's latest message and closes it (the
+ *                                client may still send: that close lingers); the client starts
+ *                                reading only afterwards.
  *                                Prints "client got=N end=..." and "writer wrote=N" (the kernel
  *                                keeps the socket until B's write is done: 8388608, eof, 8388608).
+ *   linger_sharing cancelled     as writer, but the blocked writer thread is cancelled
+ *                                (pthread_cancel) before the close, which then lingers: the client
+ *                                reads what the writer had sent, to a FIN ("client ... end=eof"),
+ *                                and "writer cancelled".
  * Client and server are in this process; the child holds the client's descriptor too and leaves it
  * alone. Exits 0 when the scenario ran, 2 on a setup failure; alarm(20) bounds it. */
 #include <errno.h>
@@ -22,6 +29,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +170,8 @@ static void fork_per_connection(const char *maker)
 	if (write(client, request, sizeof(request)) != sizeof(request))
 		die("request");
 	pause_ms(50); /* queued, unread, at the server side: a plain close would send RST */
+	if (write(child_conn, "hello\n", 6) != 6) /* and throw the greeting away with it */
+		die("greeting");
 	pid_t child = make_child(maker);
 	if (child < 0)
 		die(maker);
@@ -216,17 +226,31 @@ static void *writer(void *unused)
 	return NULL;
 }
 
-static void close_while_writing(void)
+static void close_while_writing(bool cancel)
 {
 	int client;
 	pthread_t thread;
 	connect_pair(&client, &writer_conn);
 	if (pthread_create(&thread, NULL, writer, NULL) != 0)
 		die("pthread_create");
-	pause_ms(200); /* the writer has filled the socket's buffers and waits for room */
+	pause_ms(100);
+	char message[10] = "more?";
+	if (write(client, message, sizeof(message)) != sizeof(message))
+		die("message");
+	pause_ms(100); /* the writer has filled the socket's buffers and waits for room */
+	if (read(writer_conn, message, sizeof(message)) != sizeof(message))
+		die("read");
+	if (cancel) {
+		pthread_cancel(thread);
+		pthread_join(thread, NULL);
+	}
 	close(writer_conn);
 	pause_ms(200);
 	client_reads(client);
+	if (cancel) {
+		printf("writer cancelled\n");
+		return;
+	}
 	pthread_join(thread, NULL);
 	printf("writer wrote=%zd\n", writer_wrote);
 }
@@ -237,11 +261,11 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	alarm(20);
 	if (argc != 2) {
-		fprintf(stderr, "usage: linger_sharing _Fork|clone|sys_fork|sys_clone|sys_clone3|bystander|writer\n");
+		fprintf(stderr, "usage: linger_sharing _Fork|clone|sys_fork|sys_clone|sys_clone3|bystander|writer|cancelled\n");
 		return 2;
 	}
-	if (strcmp(argv[1], "writer") == 0)
-		close_while_writing();
+	if (strcmp(argv[1], "writer") == 0 || strcmp(argv[1], "cancelled") == 0)
+		close_while_writing(strcmp(argv[1], "cancelled") == 0);
 	else if (strcmp(argv[1], "bystander") == 0)
 		bystander_child();
 	else

@@ -2,8 +2,10 @@
  * does the process hold, right after the closes and once the lingering is over?
  *
  *   linger_silent [-n N] [-t]
- * N clients (default 4) connect and send nothing; the server accepts and closes them all. With -t
- * each client sends one byte every 100 ms (up to 3 s), so the peer is never idle but never done.
+ * N clients (default 4) connect and send one byte, then nothing; the server accepts, answers one
+ * byte and closes them all with the client's byte unread (a plain close would send RST, and throw the
+ * answer away: the close lingers).
+ * With -t each client also sends one byte every 100 ms (up to 3 s): never idle, but never done.
  * Prints, counting the sockets among the entries of /proc/self/fd:
  *   base=B           before the server accepted (the clients and the listener are open)
  *   after_close=A    right after the N close() calls, which all returned 0 ("closed=N")
@@ -69,11 +71,15 @@ int main(int argc, char **argv)
 			perror("linger_silent: connect");
 			return 2;
 		}
+		if (send(clients[i], "r", 1, MSG_NOSIGNAL) != 1) {
+			perror("linger_silent: send");
+			return 2;
+		}
 	}
 	int base = count_sockets();
 	int servers[MAX_N];
 	for (int i = 0; i < n; i++)
-		if ((servers[i] = accept(listener, NULL, NULL)) < 0) {
+		if ((servers[i] = accept(listener, NULL, NULL)) < 0 || send(servers[i], "a", 1, 0) != 1) {
 			perror("linger_silent: accept");
 			return 2;
 		}
