@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "owners.h"
 #include "watch.h"
 #include "watch.skel.h"
 
@@ -217,19 +218,13 @@ static uint64_t listener_inode(uint32_t netns, unsigned port)
 	return 0;
 }
 
-/* A process's name: /proc/PID/comm (a thread of it may have another name), else what the kernel saw. */
+/* A process's name as the library's log and tcprare-doctor give it (diag/owners.c: its comm, or its
+ * argv[0] where the kernel cut comm to 15 bytes); what the kernel saw if the process is gone. */
 static void name_of(pid_t pid, const char *seen, char *out, size_t size)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	FILE *f = pid > 0 ? fopen(path, "re") : NULL;
-	out[0] = '\0';
-	if (f) {
-		if (fgets(out, (int)size, f))
-			out[strcspn(out, "\n")] = '\0';
-		fclose(f);
-	}
-	if (!out[0])
+	if (pid > 0)
+		owner_prog(pid, out, size);
+	if (pid <= 0 || !strcmp(out, "-"))
 		snprintf(out, size, "%s", seen[0] ? seen : "-");
 }
 
@@ -327,7 +322,7 @@ static double seconds_since(const struct timespec *t)
 
 static void print_event(const struct watch_event *e, unsigned long long drops)
 {
-	char local[64], peer[64], prog[64];
+	char local[64], peer[64], prog[PROG_MAX + 1];
 	pid_t pid;
 	if (e->pid_holds)
 		pid = (pid_t)e->pid;

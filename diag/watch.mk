@@ -32,8 +32,9 @@ $(BUILD)/watch/watch.bpf.o: diag/watch.bpf.c diag/watch.h $(BUILD)/watch/vmlinux
 $(BUILD)/watch/watch.skel.h: $(BUILD)/watch/watch.bpf.o
 	$(WATCH_BPFTOOL) gen skeleton $< name watch_bpf > $@.tmp && mv $@.tmp $@
 
-$(WATCH): diag/watch.c diag/watch.h $(BUILD)/watch/watch.skel.h
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -I$(BUILD)/watch -Idiag -o $@ diag/watch.c $(WATCH_LIBS)
+# diag/owners.c, shared with tcprare-doctor: a process's name as the library's log gives it.
+$(WATCH): diag/watch.c diag/watch.h diag/owners.c diag/owners.h $(BUILD)/watch/watch.skel.h
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -I$(BUILD)/watch -Idiag -o $@ diag/watch.c diag/owners.c $(WATCH_LIBS)
 
 install: install-watch
 install-watch: $(WATCH)

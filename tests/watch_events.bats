@@ -164,7 +164,7 @@ key() {
 	events closewait lost
 	[ "$(events closewait lost | wc -l)" -eq "$(wc -l <<<"$lost")" ]
 	[ "$(events closewait lost | key pid | sort -u)" = "$client" ]
-	[ "$(events closewait lost | key prog | sort -u)" = "$(basename "$GO_CLIENT" | cut -c1-15)" ] # comm: 15 characters
+	[ "$(events closewait lost | key prog | sort -u)" = "$(basename "$GO_CLIENT")" ] # not cut to comm's 15
 	[ "$(events closewait lost | key bytes | sort -u)" = 6 ]
 	[ "$(events closewait lost | key peer | sort -u)" = "127.0.0.1:$PORT" ]
 	# The quiet before the FIN is about the server's idle timeout.
@@ -192,7 +192,7 @@ key() {
 	events linger reset
 	[ "$(events linger reset | wc -l)" -eq 1 ]
 	[ "$(events linger reset | key pid)" = "$SERVER" ]
-	[ "$(events linger reset | key prog)" = early_answer_se ]
+	[ "$(events linger reset | key prog)" = early_answer_server ]
 	[ "$(events linger reset | key local)" = "127.0.0.1:$PORT" ]
 	[ "$(events linger reset | key unread)" -gt 0 ]
 }
