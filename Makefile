@@ -95,6 +95,8 @@ musl:
 # tcprare-doctor has its rules, its musl check among them, in its own directory. "-include": a copy
 # of the Makefile alone (tests/wrapper.bats installs from one) still builds the library and wrapper.
 -include diag/doctor.mk
+# tcprare-watch, the eBPF watcher: its own rules, built where its tools are present.
+-include diag/watch.mk
 
 install: $(BUILD)/libtcprare.so $(BUILD)/tcprare
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
