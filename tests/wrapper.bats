@@ -81,6 +81,14 @@ install_into_scratch() {
 	[ -z "$output" ]
 }
 
+@test "--linger=off and --linger=observe set the mode and leave the deadline to the library" {
+	[ "$(value_after TCPRARE_LINGER --linger=off)" = off ]
+	[ "$(value_after TCPRARE_LINGER --linger=observe)" = observe ]
+	run value_after TCPRARE_LINGER_MS --linger=off
+	[ "$status" -eq 1 ]
+	[ -z "$output" ]
+}
+
 @test "--linger=MS turns lingering on with that deadline" {
 	[ "$(value_after TCPRARE_LINGER --linger=5000)" = on ]
 	[ "$(value_after TCPRARE_LINGER_MS --linger=5000)" = 5000 ]
