@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Lingering close (TCPRARE_LINGER=on) in real, unmodified servers from Debian: nginx under load (an
+# Lingering close (on by default) in real, unmodified servers from Debian: nginx under load (an
 # epoll program), python's http.server, socat and python's forking servers. The uploads show the loss
 # without the library first; the forking servers are must-not-harm tests (a socket open at fork is
 # never lingered, so the children's connections must come out as they do without the library).
@@ -37,7 +37,7 @@ count_log() {
 
 # --- nginx ---
 
-# start_nginx: one worker, static files from $SCRATCH/www (file.bin: 100 KB), lingering on, each
+# start_nginx: one worker, static files from $SCRATCH/www (file.bin: 100 KB), the library at its default settings, each
 # process logging to its own file. lingering_close off: nginx just closes, and the library lingers.
 start_nginx() {
 	PORT=$(free_port)
@@ -47,7 +47,7 @@ start_nginx() {
 		"root $SCRATCH/www;"
 	local nginx
 	nginx=$(command -v nginx || echo /usr/sbin/nginx)
-	start_server nginx env LD_PRELOAD="$PRELOAD" TCPRARE_LINGER=on TCPRARE_SUMMARY=on \
+	start_server nginx env LD_PRELOAD="$PRELOAD" TCPRARE_SUMMARY=on \
 		TCPRARE_LOG="$SCRATCH/tcprare.%p.log" "$nginx" -p "$SCRATCH" -c "$SCRATCH/nginx.conf" -e stderr
 	wait_listening "$PORT"
 }
@@ -75,7 +75,7 @@ ab_check() {
 # Each of these closes follows a finished exchange (the request read, the whole answer written). Where
 # part of the 100 KB answer is still unsent at the close, the close lingers (a request arriving then
 # would otherwise cut it); the others are plain. Either way nginx, an epoll program, sees nothing.
-@test "nginx under sustained load with lingering on answers all 5000 requests whole" {
+@test "nginx under sustained load answers all 5000 requests whole" {
 	need nginx ab
 	start_nginx
 	run timeout 60 ab -q -n 5000 -c 20 "http://127.0.0.1:$PORT/file.bin"
@@ -87,7 +87,7 @@ ab_check() {
 	nginx_clean_stop
 }
 
-@test "nginx with keep-alive under sustained load with lingering on answers all 5000 requests whole" {
+@test "nginx with keep-alive under sustained load answers all 5000 requests whole" {
 	need nginx ab
 	start_nginx
 	run timeout 60 ab -q -k -n 5000 -c 20 "http://127.0.0.1:$PORT/file.bin"
@@ -108,10 +108,10 @@ ab_check() {
 	TCPRARE_LOG=off TCPRARE_LINGER=off run with_tcprare timeout 20 "$PY" "$SERVERS" epoll_reuse raw
 	[ "$status" -eq 0 ]
 	[ "${lines[1]}" = "events: none" ]     # a plain close ends the registration
-	TCPRARE_LOG=off TCPRARE_LINGER=on run with_tcprare timeout 20 "$PY" "$SERVERS" epoll_reuse libc
+	TCPRARE_LOG=off run with_tcprare timeout 20 "$PY" "$SERVERS" epoll_reuse libc
 	[ "$status" -eq 0 ]
 	[ "${lines[1]}" = "events: none" ]     # the library took it out of the program's instance
-	TCPRARE_LOG=off TCPRARE_LINGER=on run with_tcprare timeout 20 "$PY" "$SERVERS" epoll_reuse raw
+	TCPRARE_LOG=off run with_tcprare timeout 20 "$PY" "$SERVERS" epoll_reuse raw
 	[ "$status" -eq 0 ]
 	local fd=${lines[0]##* }
 	[ "${lines[0]}" = "old fd $fd new fd $fd" ]
@@ -121,12 +121,13 @@ ab_check() {
 # nginx itself reads and discards an upload its answer does not need (even with lingering_close off),
 # so the unread upload is shown with python's http.server, which never reads it.
 
-# curl_post PORT FILE: curl uploads 8 MB and reads the 2 MB answer (at 5 MB/s, so that the server
-# closes while most of the answer still waits in its send queue); prints "SIZE rc=RC".
-curl_post() {
+# curl_upload METHOD PORT PATH: curl sends $SCRATCH/upload as the request's body and reads the 2 MB
+# answer (at 5 MB/s, so that the server closes while most of the answer still waits in its send
+# queue); prints "SIZE rc=RC".
+curl_upload() {
 	local size rc=0
-	size=$(timeout 20 curl -sS -H 'Expect:' --limit-rate 5M -o /dev/null -w '%{size_download}' \
-		--data-binary @"$SCRATCH/upload" "http://127.0.0.1:$1/$2" 2>>"$SCRATCH/curl.err") || rc=$?
+	size=$(timeout 20 curl -sS -X "$1" -H 'Expect:' --limit-rate 5M -o /dev/null -w '%{size_download}' \
+		--data-binary @"$SCRATCH/upload" "http://127.0.0.1:$2/$3" 2>>"$SCRATCH/curl.err") || rc=$?
 	echo "$size rc=$rc"
 }
 
@@ -140,7 +141,7 @@ curl_post() {
 	plain=$(port_from plain)
 	local i results=()
 	for i in 1 2 3 4 5; do
-		results+=("$(curl_post "$plain" answer)")
+		results+=("$(curl_upload POST "$plain" answer)")
 	done
 	echo "without: ${results[*]}"
 	# A reset (curl: 56) and part of the answer, nearly every time: about 1 run in 100 the server's
@@ -152,19 +153,77 @@ curl_post() {
 	[ "$cut" -ge 3 ]
 	grep -q 'Connection reset by peer' "$SCRATCH/curl.err"
 
-	start_server lingering env LD_PRELOAD="$PRELOAD" TCPRARE_LINGER=on TCPRARE_LOG="$SCRATCH/tcprare.%p.log" \
+	start_server lingering env LD_PRELOAD="$PRELOAD" TCPRARE_LOG="$SCRATCH/tcprare.%p.log" \
 		"$PY" -u "$SERVERS" answer_post "$SCRATCH/www"
 	local lingering
 	lingering=$(port_from lingering)
 	results=()
 	for i in 1 2 3 4 5; do
-		results+=("$(curl_post "$lingering" answer)")
+		results+=("$(curl_upload POST "$lingering" answer)")
 	done
 	echo "with: ${results[*]}"
 	for r in "${results[@]}"; do
 		[ "$r" = "2000000 rc=0" ]
 	done
 	[ "$(count_log 'linger started')" -eq 5 ]
+}
+
+# python3 -m http.server answers a GET from the file and never reads a body the GET carries; HTTP/1.0,
+# it closes after one answer. curl sends a 100 KB body with its GET: the close finds most of it unread.
+@test "a GET whose body python3 -m http.server never reads: curl's answer is cut without tcprare and whole with it" {
+	need curl
+	mkdir -p "$SCRATCH/www"
+	head -c 2000000 /dev/zero >"$SCRATCH/www/answer"
+	head -c 100000 /dev/zero >"$SCRATCH/upload"
+	start_server plain env PYTHONUNBUFFERED=1 "$PY" -m http.server 0 --bind 127.0.0.1 --directory "$SCRATCH/www"
+	local plain i
+	plain=$(port_from plain)
+	for i in 1 2 3; do
+		run curl_upload GET "$plain" answer
+		echo "without: $output"
+		[[ $output =~ ^[0-9]+\ rc=56$ ]]                   # curl: (56) Connection reset by peer
+		[ "${output%% *}" -lt 2000000 ]
+	done
+
+	start_server lingering env LD_PRELOAD="$PRELOAD" TCPRARE_LOG="$SCRATCH/tcprare.%p.log" \
+		PYTHONUNBUFFERED=1 "$PY" -m http.server 0 --bind 127.0.0.1 --directory "$SCRATCH/www"
+	local lingering
+	lingering=$(port_from lingering)
+	for i in 1 2 3; do
+		run curl_upload GET "$lingering" answer
+		echo "with: $output"
+		[ "$output" = "2000000 rc=0" ]
+	done
+	[ "$(count_log 'linger started')" -eq 3 ]
+}
+
+# An HTTP/1.0 server answers the first of two pipelined requests and closes; the second arrives while
+# the answer is still on its way. A client then asks again on a new connection, if it gets the whole
+# first answer and a FIN; a reset loses that answer too.
+@test "pipelined requests to python3 -m http.server: the first answer is cut without tcprare and whole with it" {
+	mkdir -p "$SCRATCH/www"
+	head -c 2000000 /dev/zero >"$SCRATCH/www/answer"
+	start_server plain env PYTHONUNBUFFERED=1 "$PY" -m http.server 0 --bind 127.0.0.1 --directory "$SCRATCH/www"
+	local plain i
+	plain=$(port_from plain)
+	for i in 1 2 3; do
+		run timeout 20 "$PY" "$SERVERS" pipelined "$plain" /answer
+		echo "without: $output"
+		[[ $output =~ ^got\ ([0-9]+)\ end=ECONNRESET$ ]]
+		[ "${BASH_REMATCH[1]}" -lt 2000000 ]
+	done
+
+	start_server lingering env LD_PRELOAD="$PRELOAD" TCPRARE_LOG="$SCRATCH/tcprare.%p.log" \
+		PYTHONUNBUFFERED=1 "$PY" -m http.server 0 --bind 127.0.0.1 --directory "$SCRATCH/www"
+	local lingering answer
+	lingering=$(port_from lingering)
+	answer=$(curl -sS -D - -o /dev/null "http://127.0.0.1:$lingering/answer" | wc -c) # the headers
+	for i in 1 2 3; do
+		run timeout 20 "$PY" "$SERVERS" pipelined "$lingering" /answer
+		echo "with: $output"
+		[ "$output" = "got $((answer + 2000000)) end=eof" ]
+	done
+	[ "$(count_log 'linger started')" -ge 3 ]
 }
 
 @test "python3 -m http.server refusing a large POST: the uploader gets a broken pipe without tcprare and the 501 with it" {
@@ -184,7 +243,7 @@ curl_post() {
 		[[ $output == "error BrokenPipeError:"* || $output == "error ConnectionResetError:"* ]]
 	done
 
-	start_server lingering env LD_PRELOAD="$PRELOAD" TCPRARE_LINGER=on TCPRARE_LOG="$SCRATCH/tcprare.%p.log" \
+	start_server lingering env LD_PRELOAD="$PRELOAD" TCPRARE_LOG="$SCRATCH/tcprare.%p.log" \
 		PYTHONUNBUFFERED=1 "$PY" -m http.server 0 --bind 127.0.0.1 --directory "$SCRATCH/www"
 	local lingering
 	lingering=$(port_from lingering)
@@ -197,7 +256,7 @@ curl_post() {
 	grep 'linger drained .* end=eof' "$SCRATCH"/tcprare.*.log
 }
 
-@test "the wrapper form tcprare --linger -- python3 -m http.server gives the uploader its 501" {
+@test "the wrapper form tcprare -- python3 -m http.server gives the uploader its 501" {
 	mkdir -p "$SCRATCH/www"
 	head -c 8000000 /dev/zero >"$SCRATCH/upload"
 	head -c 100000 /dev/urandom >"$SCRATCH/www/file.bin"
@@ -205,7 +264,7 @@ curl_post() {
 	# already has, and the wrapper appends the library beside it (build-asan/libtcprare.so) after them.
 	local before=${PRELOAD%"$LIB"}
 	start_server wrapped env LD_PRELOAD="${before%:}" PYTHONUNBUFFERED=1 \
-		"$WRAPPER" --linger "--log=$SCRATCH/tcprare.%p.log" -- \
+		"$WRAPPER" "--log=$SCRATCH/tcprare.%p.log" -- \
 		"$PY" -m http.server 0 --bind 127.0.0.1 --directory "$SCRATCH/www"
 	local port
 	port=$(port_from wrapped)
@@ -240,7 +299,7 @@ read_all() {
 	done
 }
 
-@test "must not harm: socat's forking server sends each of 20 connections its 1000000 bytes with lingering on, as without" {
+@test "must not harm: socat's forking server sends each of 20 connections its 1000000 bytes, as without" {
 	need socat
 	local plain lingering
 	plain=$(free_port)
@@ -251,7 +310,7 @@ read_all() {
 	[ "${#lines[@]}" -eq 20 ]
 
 	lingering=$(free_port)
-	start_server lingering env LD_PRELOAD="$PRELOAD" TCPRARE_LINGER=on TCPRARE_LOG="$SCRATCH/tcprare.%p.log" \
+	start_server lingering env LD_PRELOAD="$PRELOAD" TCPRARE_LOG="$SCRATCH/tcprare.%p.log" \
 		socat "TCP-LISTEN:$lingering,bind=127.0.0.1,fork,reuseaddr" SYSTEM:'head -c 1000000 /dev/zero'
 	wait_listening "$lingering"
 	run read_all "$lingering" 20
@@ -262,14 +321,14 @@ read_all() {
 	[ "$(count_log 'linger started')" -eq 0 ]
 }
 
-@test "must not harm: python's ForkingTCPServer sends each of 20 connections its 1000000 bytes with lingering on, as without" {
+@test "must not harm: python's ForkingTCPServer sends each of 20 connections its 1000000 bytes, as without" {
 	need socat
 	start_server plain "$PY" "$SERVERS" forking_server 1000000
 	run read_all "$(port_from plain)" 20 hello
 	[ "$(sort -u <<<"$output")" = 1000000 ]
 	[ "${#lines[@]}" -eq 20 ]
 
-	start_server lingering env LD_PRELOAD="$PRELOAD" TCPRARE_LINGER=on TCPRARE_LOG="$SCRATCH/tcprare.%p.log" \
+	start_server lingering env LD_PRELOAD="$PRELOAD" TCPRARE_LOG="$SCRATCH/tcprare.%p.log" \
 		"$PY" "$SERVERS" forking_server 1000000
 	run read_all "$(port_from lingering)" 20 hello
 	[ "$(sort -u <<<"$output")" = 1000000 ]
