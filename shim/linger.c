@@ -66,7 +66,6 @@ struct doorbell_message {
 	uint32_t slot;
 	int32_t program_fd;
 	int32_t unread;
-	struct socket_addresses addresses; /* read at close: the peer may be gone when the line is written */
 };
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
@@ -303,8 +302,6 @@ static bool hand_over(int fd, const struct fd_facts *facts, int unread)
 	fdstate_copy(fd, copy);
 	fdstate_set_origin(copy, FD_LINGERING);
 	struct doorbell_message m = {.program_fd = fd, .unread = unread};
-	if (log_enabled())
-		socket_addresses_read(fd, &m.addresses);
 	fdstate_forget(fd);
 	real.close(fd);
 	/* Only now that the program's number is gone: a write another thread started before the close
@@ -313,9 +310,12 @@ static bool hand_over(int fd, const struct fd_facts *facts, int unread)
 	int slot = -1;
 	const char *plain = fdstate_writing(fd, facts->generation) ? "writing" : (slot = claim(copy, facts->inode)) < 0 ? "limit" : NULL;
 	if (plain) {
+		struct socket_addresses addresses = {0};
+		if (log_enabled())
+			socket_addresses_read(copy, &addresses);
 		fdstate_forget(copy);
 		real.close(copy);
-		LOG_EVENT_AT(EV_LINGER_SKIPPED, fd, &m.addresses, FIELD_TEXT("reason", plain));
+		LOG_EVENT_AT(EV_LINGER_SKIPPED, fd, &addresses, FIELD_TEXT("reason", plain));
 		return true;
 	}
 	/* Only now: the drain thread must find the copy the socket's last descriptor, or closing it
@@ -413,7 +413,10 @@ static void watch(uint32_t slot, const struct doorbell_message *m)
 		return;
 	l->watched = true;
 	l->program_fd = m->program_fd;
-	l->addresses = m->addresses;
+	/* Read here, not in the program's close(): two system calls less there. The connection is up
+	 * until this thread shuts it down; the peer may be gone by the time the linger ends. */
+	if (log_enabled())
+		socket_addresses_read(fd_of(socket), &l->addresses);
 	l->start_ms = l->last_data_ms = fdstate_now_ms();
 	l->bytes = 0;
 	struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP, .data.u32 = slot};
@@ -450,11 +453,8 @@ static void watch_missed(void)
 		return;
 	for (unsigned int i = 0; i < LOAD(high_water); i++) {
 		struct doorbell_message lost = {.slot = i, .program_fd = -1};
-		if (LOAD(slots[i].socket) && !slots[i].watched) {
-			if (log_enabled())
-				socket_addresses_read(fd_of(LOAD(slots[i].socket)), &lost.addresses);
+		if (LOAD(slots[i].socket) && !slots[i].watched)
 			watch(i, &lost);
-		}
 	}
 }
 
