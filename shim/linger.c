@@ -403,6 +403,8 @@ static void finish(struct lingering *l, enum log_event event, const char *key, c
 	release(l);
 }
 
+static void drain(struct lingering *l);
+
 static void watch(uint32_t slot, const struct doorbell_message *m)
 {
 	if (slot >= capacity)
@@ -424,16 +426,15 @@ static void watch(uint32_t slot, const struct doorbell_message *m)
 		release(l);
 		return;
 	}
-	/* The peer gets everything we wrote, then FIN. Failing, the connection was reset meanwhile. */
-	if (real.shutdown(fd_of(socket), SHUT_WR) != 0) {
-		finish(l, EV_LINGER_DRAINED, "end", "reset");
-		return;
-	}
-	if (real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_ADD, fd_of(socket), &e) != 0) {
-		finish(l, EV_LINGER_DRAINED, "end", "error");
-		return;
-	}
 	LOG_EVENT_AT(EV_LINGER_STARTED, m->program_fd, &l->addresses, FIELD_NUM("unread", m->unread));
+	/* The peer gets everything we wrote, then FIN. Failing, the connection has ended meanwhile (the
+	 * program had sent its FIN, and the peer's came back; or a reset): what is left to read says how. */
+	if (real.shutdown(fd_of(socket), SHUT_WR) != 0) {
+		drain(l);
+		return;
+	}
+	if (real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_ADD, fd_of(socket), &e) != 0)
+		finish(l, EV_LINGER_DRAINED, "end", "error");
 }
 
 static void answer_doorbell(void)

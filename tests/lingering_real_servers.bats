@@ -176,14 +176,19 @@ curl_upload() {
 	head -c 2000000 /dev/zero >"$SCRATCH/www/answer"
 	head -c 100000 /dev/zero >"$SCRATCH/upload"
 	start_server plain env PYTHONUNBUFFERED=1 "$PY" -m http.server 0 --bind 127.0.0.1 --directory "$SCRATCH/www"
-	local plain i
+	local plain i results=() cut=0
 	plain=$(port_from plain)
-	for i in 1 2 3; do
-		run curl_upload GET "$plain" answer
-		echo "without: $output"
-		[[ $output =~ ^[0-9]+\ rc=56$ ]]                   # curl: (56) Connection reset by peer
-		[ "${output%% *}" -lt 2000000 ]
+	for i in 1 2 3 4 5; do
+		results+=("$(curl_upload GET "$plain" answer)")
 	done
+	echo "without: ${results[*]}"
+	# Cut by a reset (curl: 56) nearly every time; as in the upload test above, now and then the whole
+	# answer is already in curl's receive buffer when the reset comes.
+	for r in "${results[@]}"; do
+		[ "$r" = "2000000 rc=0" ] || cut=$((cut + 1))
+	done
+	[ "$cut" -ge 3 ]
+	grep -q 'Connection reset by peer' "$SCRATCH/curl.err"
 
 	start_server lingering env LD_PRELOAD="$PRELOAD" TCPRARE_LOG="$SCRATCH/tcprare.%p.log" \
 		PYTHONUNBUFFERED=1 "$PY" -m http.server 0 --bind 127.0.0.1 --directory "$SCRATCH/www"
@@ -204,14 +209,15 @@ curl_upload() {
 	mkdir -p "$SCRATCH/www"
 	head -c 2000000 /dev/zero >"$SCRATCH/www/answer"
 	start_server plain env PYTHONUNBUFFERED=1 "$PY" -m http.server 0 --bind 127.0.0.1 --directory "$SCRATCH/www"
-	local plain i
+	local plain i cut=0
 	plain=$(port_from plain)
-	for i in 1 2 3; do
+	for i in 1 2 3 4 5; do
 		run timeout 20 "$PY" "$SERVERS" pipelined "$plain" /answer
 		echo "without: $output"
-		[[ $output =~ ^got\ ([0-9]+)\ end=ECONNRESET$ ]]
-		[ "${BASH_REMATCH[1]}" -lt 2000000 ]
+		[[ $output =~ ^got\ ([0-9]+)\ end=(ECONNRESET|eof)$ ]]
+		[ "${BASH_REMATCH[2]}" = eof ] || cut=$((cut + 1))      # now and then the reset comes too late
 	done
+	[ "$cut" -ge 3 ]
 
 	start_server lingering env LD_PRELOAD="$PRELOAD" TCPRARE_LOG="$SCRATCH/tcprare.%p.log" \
 		PYTHONUNBUFFERED=1 "$PY" -m http.server 0 --bind 127.0.0.1 --directory "$SCRATCH/www"
