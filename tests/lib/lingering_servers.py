@@ -8,9 +8,13 @@
                          zero bytes; prints "port N" first.
   upload URL FILE        POSTs FILE to URL as urllib does (the whole body, then the answer); prints
                          "status CODE BYTES" or "error NAME: MESSAGE".
-  pipelined PORT PATH    asks an HTTP/1.0 server for PATH twice on one connection, the second request
-                         sent 20 ms after the first without waiting for the answer (pipelining), and
-                         reads what comes at 6 MB/s; prints "got BYTES end=eof|ECONNRESET|...".
+  get PORT PATH [body N | pipelined]
+                         asks an HTTP/1.0 server for PATH, with a body of N zero bytes it does not
+                         expect, or twice on one connection, the second request sent 20 ms after the
+                         first without waiting for the answer (pipelining); reads what comes at about
+                         6 MB/s through a 64 KB receive buffer, so that most of a large answer still
+                         waits in the server's send queue when it closes; prints "got BYTES
+                         end=eof|ECONNRESET|...".
   epoll_reuse raw|libc   closes a socket registered in an epoll instance, accepts another one that
                          takes its number, and prints which events that instance then reports:
                          "events: none" or "events: fd=N mask=M ...". raw: the instance is made and
@@ -73,12 +77,18 @@ def upload(url, path):
         print("error", type(reason).__name__ + ":", reason)
 
 
-def pipelined(port, path):
-    request = f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode()
-    with socket.create_connection(("127.0.0.1", int(port)), timeout=10) as s:
-        s.sendall(request)
-        time.sleep(0.02)
-        s.sendall(request)
+def get(port, path, extra=None, size="0"):
+    request = f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n".encode()
+    body = bytes(int(size)) if extra == "body" else b""
+    request += f"Content-Length: {len(body)}\r\n\r\n".encode() if body else b"\r\n"
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # before connect: caps the window
+        s.settimeout(10)
+        s.connect(("127.0.0.1", int(port)))
+        s.sendall(request + body)
+        if extra == "pipelined":
+            time.sleep(0.02)
+            s.sendall(request)
         got, end = 0, "eof"
         try:
             while chunk := s.recv(65536):
@@ -158,8 +168,8 @@ if __name__ == "__main__":
         forking_server(int(args[0]))
     elif command == "upload":
         upload(args[0], args[1])
-    elif command == "pipelined":
-        pipelined(args[0], args[1])
+    elif command == "get":
+        get(*args)
     elif command == "epoll_reuse":
         epoll_reuse(args[0])
     else:
