@@ -368,3 +368,28 @@ print(sent)' "$1"
 	grep -q 'closewait observed fd=[0-9]* .* bytes=6 ' "$BATS_TEST_TMPDIR/nc.observe"
 	grep -q 'closewait blocked fd=[0-9]* .* bytes=6 ' "$BATS_TEST_TMPDIR/nc.on"
 }
+
+# A socket adopted at start (inherited across exec) or received has no write history here: its first
+# write is looked at, and the connection's own quiet before the FIN decides. The library's clock used
+# to start at the adoption, so a write in the program's first moments was never checked.
+@test "with SCOPE=all, a connection inherited across exec is guarded from its first write" {
+	inherited_write() {
+		"$@" python3 -c '
+import socket, subprocess, sys, time
+l = socket.create_server(("127.0.0.1", 0))
+c = socket.create_connection(l.getsockname())
+s = l.accept()[0]
+c.sendall(b"hello"); s.recv(100)
+time.sleep(0.4)  # an idle connection: quiet for longer than the threshold
+s.close()        # the server closes it
+time.sleep(0.1)
+child = "import errno, os, sys\ntry:\n os.write(int(sys.argv[1]), b\"msg\"); print(\"written\")\n" \
+        "except OSError as e:\n print(errno.errorcode[e.errno])"
+subprocess.run([sys.executable, "-c", child, str(c.fileno())], pass_fds=[c.fileno()])' 2>"$BATS_TEST_TMPDIR/stderr"
+	}
+	TCPRARE_CLOSEWAIT_SCOPE=all run inherited_write
+	[ "$output" = written ]                       # and lost
+	TCPRARE_CLOSEWAIT_SCOPE=all run inherited_write with_tcprare
+	[ "$output" = EPIPE ]
+	grep -q 'closewait blocked fd=[0-9]* .* bytes=3 ' "$BATS_TEST_TMPDIR/stderr"
+}
