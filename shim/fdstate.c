@@ -224,6 +224,19 @@ void fdstate_copy(int oldfd, int newfd)
 	errno = saved;
 }
 
+void fdstate_move(int oldfd, int newfd)
+{
+	struct fd_entry *from = fdstate_entry(oldfd);
+	if (!from) {
+		fdstate_forget(newfd);
+		return;
+	}
+	int saved = errno;
+	track(newfd, LOAD(from->ino), LOAD(from->flags), LOAD(from->fork_gen), LOAD(from->last_write_ms));
+	fdstate_forget(oldfd);
+	errno = saved;
+}
+
 /* In a forked child, the writes other threads of the parent had in the kernel are not the child's:
  * those threads do not exist here, and their counts would keep its closes from lingering. Only
  * entries with a count are written to, so the child copies few pages, if any. */

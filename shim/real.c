@@ -151,5 +151,10 @@ void real_resolve(void)
 	SWAP_IN(posix_spawnp);
 	SWAP_IN(system);
 	SWAP_IN(popen);
+	SWAP_IN(fclose);
+	SWAP_IN(freopen);
+#ifdef __GLIBC__
+	SWAP_IN(freopen64);
+#endif
 	SWAP_IN(vfork);
 }

@@ -62,6 +62,11 @@ struct real_libc {
 			    const posix_spawnattr_t *, char *const[], char *const[]);
 	int (*system)(const char *);
 	FILE *(*popen)(const char *, const char *);
+	int (*fclose)(FILE *);
+	FILE *(*freopen)(const char *, const char *, FILE *);
+#ifdef __GLIBC__ /* musl's stdio.h makes freopen64 a macro for freopen */
+	FILE *(*freopen64)(const char *, const char *, FILE *);
+#endif
 	pid_t (*vfork)(void); /* called only by vfork.c's trampoline, which jumps to it */
 };
 
