@@ -2,7 +2,6 @@
 #include "config.h"
 #include "fdstate.h"
 #include "log.h"
-#include "vfork.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -100,9 +99,7 @@ static size_t bytes_of(const struct write_size *w)
 	return total;
 }
 
-/* Out of line, so that the busy stream's path through closewait_refuses() saves no registers for
- * this one. */
-static __attribute__((noinline)) bool look(int fd, struct write_note note, int flags, const struct write_size *size)
+bool closewait_refuses(int fd, struct write_note note, int flags, const struct write_size *size)
 {
 	struct fd_facts facts;
 	uint32_t quiet_ms = 0;
@@ -130,18 +127,4 @@ static __attribute__((noinline)) bool look(int fd, struct write_note note, int f
 		raise(SIGPIPE); /* thread-directed, like the kernel's */
 	errno = EPIPE;
 	return true;
-}
-
-bool closewait_refuses(int fd, int flags, const struct write_size *size)
-{
-	struct write_note note;
-	/* A vfork child's number may name another socket than the parent's, and the log, its counters
-	 * and its rate limits are the parent's: the child writes as without the library. */
-	if (in_vfork_child() || !fdstate_note_write(fd, &note))
-		return false;
-	/* A busy stream pays nothing: a FIN counts only after the connection was quiet for the
-	 * threshold (see peer_closed_idle()), so only a write after at least as long a pause can meet one. */
-	if (!note.peer_closed && note.idle_ms < config.closewait_idle_ms)
-		return false;
-	return look(fd, note, flags, size);
 }

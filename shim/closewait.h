@@ -20,15 +20,22 @@ struct write_size {
 	unsigned int nmsgs;
 };
 
-/* Does the guard look at writes on fd at all? Inline and first in every write hook, so that a write
- * to anything but a tracked TCP socket costs two loads, and its size record is never even built:
- *	if (closewait_watches(fd) && closewait_refuses(fd, flags, &(struct write_size){...}))  */
-static inline bool closewait_watches(int fd)
+/* Is this write on a tracked socket (its entry e) one the guard must look at? Records the write's
+ * time; yes only once the peer is known to have closed, or after a pause of TCPRARE_CLOSEWAIT_IDLE_MS:
+ * a FIN counts only after the connection was quiet for that long (see closewait.c), so only a write
+ * after at least as long a pause can meet one, and a busy stream pays a clock read. Inline: every
+ * write on a tracked socket asks, and its size record is built only for a look:
+ *	if (closewait_due(e, &note) && closewait_refuses(fd, note, flags, &(struct write_size){...}))  */
+static inline bool closewait_due(struct fd_entry *e, struct write_note *note)
 {
-	return config.closewait != MODE_OFF && fdstate_is_tracked(fd);
+	if (config.closewait == MODE_OFF)
+		return false;
+	fdstate_note_write(e, note);
+	return note->peer_closed || note->idle_ms >= config.closewait_idle_ms;
 }
 
-/* True if the write on a watched fd must fail; then errno is EPIPE and SIGPIPE has been raised on
- * this thread unless flags has MSG_NOSIGNAL, exactly as the kernel does one write later.
- * False leaves errno untouched. */
-bool closewait_refuses(int fd, int flags, const struct write_size *size);
+/* After closewait_due(): true if the write must fail; then errno is EPIPE and SIGPIPE has been raised
+ * on this thread unless flags has MSG_NOSIGNAL, exactly as the kernel does one write later.
+ * False leaves errno untouched. Not in a vfork child (see vfork.h): its writes pass as without the
+ * library, as the log, its counters and rate limits are the parent's. */
+bool closewait_refuses(int fd, struct write_note note, int flags, const struct write_size *size);

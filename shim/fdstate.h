@@ -65,19 +65,20 @@ struct write_note {
 	uint32_t idle_ms; /* since the previous write, or since tracking began */
 	bool peer_closed;
 };
-/* Records a write on fd; false (and nothing done) if fd is not a tracked TCP socket. Inline (below)
- * into the guard, which every write on a tracked socket calls. */
-static inline bool fdstate_note_write(int fd, struct write_note *note);
-
-/* A write on fd enters the kernel, which keeps the socket open until it returns, even if another
- * thread closes fd meanwhile. Counted until fdstate_write_ends(), so that a lingering close can see it;
- * returns what to pass to fdstate_write_ends(). Inline (below): every write asks. */
+/* Records a write on the tracked socket whose entry (fdstate_entry) is e. Inline (below) into the
+ * guard, which every write on a tracked socket calls. */
 struct fd_entry;
+static inline void fdstate_note_write(struct fd_entry *e, struct write_note *note);
+
+/* A write on the tracked socket whose entry is e enters the kernel, which keeps the socket open until
+ * it returns, even if another thread closes its number meanwhile. Counted until fdstate_write_ends(),
+ * so that a lingering close can see it; returns what to pass to fdstate_write_ends(). Inline (below):
+ * every write asks. */
 struct write_token {
 	struct fd_entry *entry; /* NULL: not counted */
 	uint32_t generation;
 };
-static inline struct write_token fdstate_write_starts(int fd);
+static inline struct write_token fdstate_write_starts(struct fd_entry *e);
 static inline void fdstate_write_ends(struct write_token writing);
 /* Is a write on the socket that had this number and generation (struct fd_facts) in the kernel? Reads
  * the count even once the entry is forgotten: after the program's close() of the number, this sees
@@ -170,25 +171,18 @@ static inline bool fdstate_is_tracked(int fd)
 	return fdstate_entry(fd) != NULL;
 }
 
-static inline bool fdstate_note_write(int fd, struct write_note *note)
+static inline void fdstate_note_write(struct fd_entry *e, struct write_note *note)
 {
-	uint32_t now = fdstate_now_ms(); /* first: then the entry need not be kept across the call */
-	struct fd_entry *e = fdstate_entry(fd);
-	if (!e)
-		return false;
+	uint32_t now = fdstate_now_ms();
 	note->peer_closed = __atomic_load_n(&e->flags, __ATOMIC_RELAXED) & FLAG_PEER_CLOSED;
 	uint32_t last = __atomic_load_n(&e->last_write_ms, __ATOMIC_RELAXED);
 	if (last != now) /* a stream of writes within one tick leaves the cache line clean */
 		__atomic_store_n(&e->last_write_ms, now, __ATOMIC_RELAXED);
 	note->idle_ms = now - last; /* huge if another thread wrote after our clock read: one look more */
-	return true;
 }
 
-static inline struct write_token fdstate_write_starts(int fd)
+static inline struct write_token fdstate_write_starts(struct fd_entry *e)
 {
-	struct fd_entry *e = fdstate_entry(fd);
-	if (!e)
-		return (struct write_token){NULL, 0};
 	uint32_t generation = __atomic_load_n(&e->generation, __ATOMIC_ACQUIRE);
 	uint64_t old = __atomic_load_n(&e->writing, __ATOMIC_RELAXED), mine;
 	do /* sequentially consistent: before the kernel looks the number up */

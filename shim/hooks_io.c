@@ -1,7 +1,7 @@
-/* Hooks on the data path. Writes ask the CLOSE_WAIT guard first, and with lingering on are counted
- * while in the kernel; reads note EOF, so that the guard knows when the program itself has seen the
- * peer finish. Nothing here allocates, locks or logs on
- * the pass-through path, and errno is as libc left it. */
+/* Hooks on the data path. Writes on a tracked TCP socket ask the CLOSE_WAIT guard first, and with
+ * lingering on are counted while in the kernel; reads note EOF, so that the guard knows when the
+ * program itself has seen the peer finish. Any other descriptor costs one table lookup and a jump.
+ * Nothing here allocates, locks or logs on the pass-through path, and errno is as libc left it. */
 #include "closewait.h"
 #include "fdstate.h"
 #include "linger.h"
@@ -39,6 +39,11 @@ static ssize_t note_read(int fd, ssize_t got, bool had_room)
 	return got;
 }
 
+static ssize_t note_readv(int fd, const struct iovec *iov, int n, ssize_t got)
+{
+	return note_read(fd, got, got == 0 && iov_has_room(iov, (size_t)n));
+}
+
 /* Descriptors passed with SCM_RIGHTS: sent ones are now held by another process too, received ones
  * arrive already shared. */
 static void note_passed_fds(const struct msghdr *msg, bool received)
@@ -59,29 +64,34 @@ static void note_passed_fds(const struct msghdr *msg, bool received)
 	}
 }
 
+/* Each hook on the data path: a descriptor the table does not know (a file, a pipe, a terminal, a
+ * socket that is not TCP) goes straight to libc, a tail call with no frame of its own; a tracked
+ * socket goes out of line, to NAME_tracked, whose body is TRACKED. Split so because GCC does not
+ * shrink-wrap: with the tracked path inline, every untracked call paid its prologue and epilogue. */
+#define HOOK(type, name, params, args, fd, tracked)                                                    \
+	static __attribute__((noinline)) type name##_tracked params                                   \
+	{                                                                                             \
+		return tracked;                                                                       \
+	}                                                                                             \
+	INTERPOSED type name params                                                                   \
+	{                                                                                             \
+		return fdstate_is_tracked(fd) ? name##_tracked args : real.name args;                 \
+	}
+
 /* --- reads --- */
 
-INTERPOSED ssize_t read(int fd, void *buf, size_t n)
-{
-	return note_read(fd, real.read(fd, buf, n), n > 0);
-}
+HOOK(ssize_t, read, (int fd, void *buf, size_t n), (fd, buf, n), fd, note_read(fd, real.read(fd, buf, n), n > 0))
 
-INTERPOSED ssize_t readv(int fd, const struct iovec *iov, int n)
-{
-	ssize_t got = real.readv(fd, iov, n);
-	return note_read(fd, got, got == 0 && iov_has_room(iov, (size_t)n));
-}
+HOOK(ssize_t, readv, (int fd, const struct iovec *iov, int n), (fd, iov, n), fd,
+     note_readv(fd, iov, n, real.readv(fd, iov, n)))
 
-INTERPOSED ssize_t recv(int fd, void *buf, size_t n, int flags)
-{
-	return note_read(fd, real.recv(fd, buf, n, flags), n > 0);
-}
+HOOK(ssize_t, recv, (int fd, void *buf, size_t n, int flags), (fd, buf, n, flags), fd,
+     note_read(fd, real.recv(fd, buf, n, flags), n > 0))
 
-INTERPOSED ssize_t recvfrom(int fd, void *buf, size_t n, int flags, sockaddr_arg addr, socklen_t *len)
-{
-	return note_read(fd, real.recvfrom(fd, buf, n, flags, addr, len), n > 0);
-}
+HOOK(ssize_t, recvfrom, (int fd, void *buf, size_t n, int flags, sockaddr_arg addr, socklen_t *len),
+     (fd, buf, n, flags, addr, len), fd, note_read(fd, real.recvfrom(fd, buf, n, flags, addr, len), n > 0))
 
+/* Not split: descriptors passed over any socket (a UNIX one, mostly) are noted. */
 INTERPOSED ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	ssize_t got = real.recvmsg(fd, msg, flags);
@@ -119,40 +129,41 @@ INTERPOSED ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, in
 
 /* --- writes: each asks the guard, then writes --- */
 
-/* CALL, unless the CLOSE_WAIT guard refuses it (then -1, errno EPIPE); counted while it is in the
- * kernel, for a lingering close in another thread (see linger_write_starts). The rest are the
- * fields of the write's struct write_size, for the guard's log. */
+/* CALL on fd, a tracked TCP socket, unless the CLOSE_WAIT guard refuses it (then -1, errno EPIPE);
+ * counted while it is in the kernel, for a lingering close in another thread (see
+ * linger_write_starts). The rest are the fields of the write's struct write_size, for the guard's
+ * log, built only when it looks. A vfork child's number may name another socket than the parent's,
+ * and the table and the log are the parent's: it writes as without the library. */
 #define GUARDED_WRITE(fd, flags, call, ...)                                                           \
 	({                                                                                            \
 		__typeof__(call) result_ = -1;                                                        \
-		if (!(closewait_watches(fd) &&                                                        \
-		      closewait_refuses((fd), (flags), &(struct write_size){__VA_ARGS__}))) {         \
-			LINGER_COUNTED_WRITE struct write_token writing_ = linger_write_starts(fd);   \
+		struct fd_entry *entry_ = in_vfork_child() ? NULL : fdstate_entry(fd);                \
+		struct write_note note_;                                                              \
+		if (!(entry_ && closewait_due(entry_, &note_) &&                                      \
+		      closewait_refuses((fd), note_, (flags), &(struct write_size){__VA_ARGS__}))) {  \
+			LINGER_COUNTED_WRITE struct write_token writing_ =                            \
+				entry_ ? linger_write_starts(entry_) : (struct write_token){NULL, 0}; \
 			result_ = (call);                                                             \
 		}                                                                                     \
 		result_;                                                                              \
 	})
 
-INTERPOSED ssize_t write(int fd, const void *buf, size_t n)
-{
-	return GUARDED_WRITE(fd, 0, real.write(fd, buf, n), .len = n);
-}
+HOOK(ssize_t, write, (int fd, const void *buf, size_t n), (fd, buf, n), fd,
+     GUARDED_WRITE(fd, 0, real.write(fd, buf, n), .len = n))
 
-INTERPOSED ssize_t writev(int fd, const struct iovec *iov, int n)
-{
-	return GUARDED_WRITE(fd, 0, real.writev(fd, iov, n), .iov = iov, .iovcnt = n);
-}
+HOOK(ssize_t, writev, (int fd, const struct iovec *iov, int n), (fd, iov, n), fd,
+     GUARDED_WRITE(fd, 0, real.writev(fd, iov, n), .iov = iov, .iovcnt = n))
 
-INTERPOSED ssize_t send(int fd, const void *buf, size_t n, int flags)
-{
-	return GUARDED_WRITE(fd, flags, real.send(fd, buf, n, flags), .len = n);
-}
+HOOK(ssize_t, send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags), fd,
+     GUARDED_WRITE(fd, flags, real.send(fd, buf, n, flags), .len = n))
 
-INTERPOSED ssize_t sendto(int fd, const void *buf, size_t n, int flags, const_sockaddr_arg addr, socklen_t len)
-{
-	return GUARDED_WRITE(fd, flags, real.sendto(fd, buf, n, flags, addr, len), .len = n);
-}
+HOOK(ssize_t, sendto, (int fd, const void *buf, size_t n, int flags, const_sockaddr_arg addr, socklen_t len),
+     (fd, buf, n, flags, addr, len), fd, GUARDED_WRITE(fd, flags, real.sendto(fd, buf, n, flags, addr, len), .len = n))
 
+HOOK(ssize_t, sendfile, (int out_fd, int in_fd, off_t *offset, size_t count), (out_fd, in_fd, offset, count), out_fd,
+     GUARDED_WRITE(out_fd, 0, real.sendfile(out_fd, in_fd, offset, count), .len = count))
+
+/* Not split, as recvmsg: descriptors passed over any socket are noted. */
 INTERPOSED ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	ssize_t sent = GUARDED_WRITE(fd, flags, real.sendmsg(fd, msg, flags), .msg = msg);
@@ -167,11 +178,6 @@ INTERPOSED int sendmmsg(int fd, struct mmsghdr *msgs, unsigned int n, sendmmsg_f
 	for (int i = 0; i < sent; i++)
 		note_passed_fds(&msgs[i].msg_hdr, false);
 	return sent;
-}
-
-INTERPOSED ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
-{
-	return GUARDED_WRITE(out_fd, 0, real.sendfile(out_fd, in_fd, offset, count), .len = count);
 }
 
 #if defined(__GLIBC__) && defined(__LP64__)

@@ -15,13 +15,14 @@ static inline bool linger_watches(int fd)
 	return config.linger != MODE_OFF && fdstate_is_tracked(fd);
 }
 
-/* A write on fd enters the kernel: with lingering on it is counted until its scope ends, so that
- * a close from another thread meanwhile is a plain one. The kernel keeps the socket open for that
- * write and sends everything it writes; a shutdown() would cut it short. */
-static inline struct write_token linger_write_starts(int fd)
+/* A write on a tracked socket (its entry e) enters the kernel: with lingering on it is counted until
+ * its scope ends, so that a close from another thread meanwhile is a plain one. The kernel keeps the
+ * socket open for that write and sends everything it writes; a shutdown() would cut it short. Never
+ * in a vfork child (the caller's part): the count is in its parent's memory, and the child may die
+ * mid-write. */
+static inline struct write_token linger_write_starts(struct fd_entry *e)
 {
-	/* Not in a vfork child: the count is in its parent's memory, and the child may die mid-write. */
-	return config.linger == MODE_ON && !in_vfork_child() ? fdstate_write_starts(fd) : (struct write_token){NULL, 0};
+	return config.linger == MODE_ON ? fdstate_write_starts(e) : (struct write_token){NULL, 0};
 }
 static inline void linger_write_ends(struct write_token *writing)
 {

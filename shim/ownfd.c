@@ -30,11 +30,44 @@ int ownfd_private_floor(void)
 	return rl.rlim_cur > 16 ? (int)rl.rlim_cur / 2 : 3;
 }
 
-static int move_high(int fd)
+/* The kernel keeps a process's first 64 descriptors (BITS_PER_LONG) in an array inside its
+ * files_struct; the first number past them moves the table, for good, into allocations of its own,
+ * which every system call on any descriptor then reads through (fs/file.c, expand_files). On a
+ * machine whose system calls flush the TLB (PTI without PCID, as in many VMs) those are more pages
+ * to walk on every call: a log file kept at 1024 made dd's 1-byte copy 5% slower, though nothing was
+ * ever logged. So ours take the highest free number of the upper half of that array, while the
+ * program leaves one free; the numbers a program gets from open() stay the low ones, as before. */
+#define EMBEDDED_FDS 64
+
+/* The highest free number in [EMBEDDED_FDS / 2, EMBEDDED_FDS), or -1. Only a hint: another thread may
+ * take it meanwhile, and F_DUPFD then gives the next free one above. */
+static int embedded_free(void)
 {
-	int moved = real.fcntl(fd, F_DUPFD_CLOEXEC, ownfd_private_floor());
-	if (moved < 0) /* no room up there: anywhere, as long as it is close-on-exec */
-		moved = real.fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	for (int n = EMBEDDED_FDS - 1; n >= EMBEDDED_FDS / 2; n--)
+		if (real.fcntl(n, F_GETFD) < 0 && errno == EBADF)
+			return n;
+	return -1;
+}
+
+/* A close-on-exec copy of fd where ours go, or -1. */
+static int copy_aside(int fd)
+{
+	int floor = ownfd_private_floor(), copy = -1;
+	int spot = floor >= EMBEDDED_FDS ? embedded_free() : -1; /* a lower limit keeps the old floor */
+	if (spot >= 0 && (copy = real.fcntl(fd, F_DUPFD_CLOEXEC, spot)) >= EMBEDDED_FDS) {
+		real.close(copy); /* taken meanwhile, and the rest of the array too */
+		copy = -1;
+	}
+	if (copy < 0)
+		copy = real.fcntl(fd, F_DUPFD_CLOEXEC, floor);
+	if (copy < 0) /* no room up there: anywhere, as long as it is close-on-exec */
+		copy = real.fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	return copy;
+}
+
+static int move_aside(int fd)
+{
+	int moved = copy_aside(fd);
 	real.close(fd);
 	return moved;
 }
@@ -80,7 +113,7 @@ int ownfd_keep(int fd, int *slot)
 {
 	int saved = errno;
 	struct stat st;
-	fd = move_high(fd);
+	fd = move_aside(fd);
 	if (fd >= 0 && fstat(fd, &st) == 0) {
 		for (int i = 0; i < MAX_OWN; i++) {
 			int *free = NULL;
@@ -143,7 +176,7 @@ bool ownfd_make_room(int fd)
 	if (!slot || slot == &claimed || LOAD(*slot) != fd) /* not ours, or no longer by now */
 		return false;
 	int saved = errno;
-	int moved = real.fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
+	int moved = copy_aside(fd);
 	STORE(*slot, moved);
 	if (moved < 0)
 		STORE(own->slot, NULL); /* lost it: the holder sees -1 */

@@ -1,7 +1,9 @@
 /* Descriptors the library holds for itself (a log file, the syslog socket, the lingering drain's epoll
  * instance and doorbell).
  *
- * They sit above the program's usual range (select() users need the low numbers), are close-on-exec,
+ * They sit above the program's usual range, in the upper half of the first 64 numbers while one is
+ * free there (past 64 the kernel's descriptor table grows out of line, and every system call of the
+ * process pays: see ownfd.c), else from 1024 up (select() users need the low numbers), are close-on-exec,
  * and stay out of the program's reach: close() on one fails with EBADF, exactly as on an unused number,
  * and dup2() or close_range() over one moves or spares it first. glibc's closefrom() closes them behind
  * our back anyway, so a holder checks ownfd_intact() before each use. */
