@@ -71,6 +71,7 @@ static bool track(int fd, uint32_t ino, uint32_t flags, uint32_t gen, uint32_t l
 	STORE(e->log_suppressed, 0);
 	STORE(e->queue_full_seen, 0);
 	STORE(e->queue_check_ms, 0);
+	STORE(e->bytes_read, 0);
 	uint32_t generation = LOAD(e->generation) + 1;
 	__atomic_store_n(&e->writing, (uint64_t)generation << 32, __ATOMIC_RELAXED);
 	STORE(e->generation, generation);
@@ -232,7 +233,8 @@ void fdstate_move(int oldfd, int newfd)
 		return;
 	}
 	int saved = errno;
-	track(newfd, LOAD(from->ino), LOAD(from->flags), LOAD(from->fork_gen), LOAD(from->last_write_ms));
+	if (track(newfd, LOAD(from->ino), LOAD(from->flags), LOAD(from->fork_gen), LOAD(from->last_write_ms)))
+		STORE(entry(newfd, false)->bytes_read, LOAD(from->bytes_read));
 	fdstate_forget(oldfd);
 	errno = saved;
 }
@@ -292,6 +294,7 @@ bool fdstate_get(int fd, struct fd_facts *facts)
 		.peer_closed = flags & FLAG_PEER_CLOSED,
 		.last_write_ms = LOAD(e->last_write_ms),
 		.generation = LOAD(e->generation),
+		.bytes_read = LOAD(e->bytes_read),
 	};
 	return true;
 }

@@ -35,6 +35,7 @@ struct fd_facts {
 	bool peer_closed;     /* the guard found that the peer closed the idle connection: for good */
 	uint32_t last_write_ms; /* monotonic, see fdstate_now_ms(); creation time until the first write */
 	uint32_t generation;  /* of the number: see struct fd_entry */
+	uint64_t bytes_read;  /* by the program through the hooks: at most what it read (see below) */
 };
 
 /* Monotonic milliseconds of the kernel's coarse clock (~5 ns), wrapping every 49 days: compare by
@@ -55,8 +56,9 @@ uint64_t fdstate_sockets_seen(void);
 
 void fdstate_set_origin(int fd, enum fd_origin origin);
 void fdstate_note_read_eof(int fd);
-/* After each read of data on fd: did it bring a kilobyte or more? Inline (below): every read tells. */
-static inline void fdstate_note_read_bulk(int fd, bool bulk);
+/* After each read of data on fd: how much it brought (and whether that is gone from the socket: not a
+ * MSG_PEEK). Inline (below): every read tells. */
+static inline void fdstate_note_read(int fd, size_t bytes, bool consumed);
 void fdstate_note_peer_closed(int fd);
 void fdstate_note_shutdown(int fd, int how);
 void fdstate_mark_shared(int fd);
@@ -149,6 +151,10 @@ struct fd_entry {
 	 * write never comes back to end it) ends with the number's next socket. */
 	uint32_t generation;
 	uint64_t writing;
+	/* What the program read through the hooks. Never more than it read from the socket: two threads
+	 * reading at once may each add to the same old value, and reads that bypass the hooks (stdio's,
+	 * splice) count nothing. So what the kernel received less this is at least what is unread. */
+	uint64_t bytes_read;
 };
 
 extern struct fd_entry *fdstate_pages[FDSTATE_MAX_FD / FDSTATE_PAGE_ENTRIES];
@@ -203,11 +209,20 @@ static inline void fdstate_write_ends(struct write_token writing)
 					    __ATOMIC_RELAXED));
 }
 
-static inline void fdstate_note_read_bulk(int fd, bool bulk)
+/* A kilobyte or more says the peer sends in bulk (an upload): see linger.c. */
+#define FDSTATE_BULK_READ_MIN 1024
+
+static inline void fdstate_note_read(int fd, size_t bytes, bool consumed)
 {
 	struct fd_entry *e = fdstate_entry(fd);
-	if (!e || !(__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & FLAG_READ_BULK) == !bulk)
-		return; /* a stream of reads alike leaves the entry untouched */
+	if (!e)
+		return;
+	if (consumed) /* not atomic: a lost update only counts less (see struct fd_entry) */
+		__atomic_store_n(&e->bytes_read, __atomic_load_n(&e->bytes_read, __ATOMIC_RELAXED) + bytes,
+				 __ATOMIC_RELAXED);
+	bool bulk = bytes >= FDSTATE_BULK_READ_MIN;
+	if (!(__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & FLAG_READ_BULK) == !bulk)
+		return; /* a stream of reads alike leaves the flags untouched */
 	if (bulk)
 		__atomic_fetch_or(&e->flags, FLAG_READ_BULK, __ATOMIC_RELAXED);
 	else

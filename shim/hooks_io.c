@@ -12,9 +12,6 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
-/* A read of this much or more is the peer sending in bulk (an upload), not a request. */
-#define BULK_READ_MIN 1024
-
 /* Called only after the kernel accepted the buffers (a read returned 0). */
 static bool iov_has_room(const struct iovec *iov, size_t n)
 {
@@ -24,24 +21,25 @@ static bool iov_has_room(const struct iovec *iov, size_t n)
 	return false;
 }
 
-/* A read of 0 bytes into room for some is EOF: the program now knows the peer is done sending. A read
- * of a kilobyte or more says the peer sends in bulk, and may have more on its way (an upload): the
- * lingering close takes it as such, where the kernel's clock cannot tell (linger.c). A vfork child's
- * number may name another socket than the parent's: it notes nothing (vfork.h). */
-static ssize_t note_read(int fd, ssize_t got, bool had_room)
+/* A read of 0 bytes into room for some is EOF: the program now knows the peer is done sending. What a
+ * read brought, and whether it was a kilobyte or more (the peer sends in bulk, and may have more on
+ * its way: an upload), tell the lingering close what the kernel's clock cannot (linger.c). flags: a
+ * recv's; MSG_PEEK leaves the data in the socket. A vfork child's number may name another socket than
+ * the parent's: it notes nothing (vfork.h). */
+static ssize_t note_read(int fd, ssize_t got, bool had_room, int flags)
 {
 	if (got < 0 || in_vfork_child())
 		return got;
 	if (got == 0 && had_room)
 		fdstate_note_read_eof(fd);
 	else if (got > 0)
-		fdstate_note_read_bulk(fd, got >= BULK_READ_MIN);
+		fdstate_note_read(fd, (size_t)got, !(flags & MSG_PEEK));
 	return got;
 }
 
 static ssize_t note_readv(int fd, const struct iovec *iov, int n, ssize_t got)
 {
-	return note_read(fd, got, got == 0 && iov_has_room(iov, (size_t)n));
+	return note_read(fd, got, got == 0 && iov_has_room(iov, (size_t)n), 0);
 }
 
 /* Descriptors passed with SCM_RIGHTS: sent ones are now held by another process too, received ones
@@ -80,16 +78,16 @@ static void note_passed_fds(const struct msghdr *msg, bool received)
 
 /* --- reads --- */
 
-HOOK(ssize_t, read, (int fd, void *buf, size_t n), (fd, buf, n), fd, note_read(fd, real.read(fd, buf, n), n > 0))
+HOOK(ssize_t, read, (int fd, void *buf, size_t n), (fd, buf, n), fd, note_read(fd, real.read(fd, buf, n), n > 0, 0))
 
 HOOK(ssize_t, readv, (int fd, const struct iovec *iov, int n), (fd, iov, n), fd,
      note_readv(fd, iov, n, real.readv(fd, iov, n)))
 
 HOOK(ssize_t, recv, (int fd, void *buf, size_t n, int flags), (fd, buf, n, flags), fd,
-     note_read(fd, real.recv(fd, buf, n, flags), n > 0))
+     note_read(fd, real.recv(fd, buf, n, flags), n > 0, flags))
 
 HOOK(ssize_t, recvfrom, (int fd, void *buf, size_t n, int flags, sockaddr_arg addr, socklen_t *len),
-     (fd, buf, n, flags, addr, len), fd, note_read(fd, real.recvfrom(fd, buf, n, flags, addr, len), n > 0))
+     (fd, buf, n, flags, addr, len), fd, note_read(fd, real.recvfrom(fd, buf, n, flags, addr, len), n > 0, flags))
 
 /* Not split: descriptors passed over any socket (a UNIX one, mostly) are noted. */
 INTERPOSED ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
@@ -97,7 +95,7 @@ INTERPOSED ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	ssize_t got = real.recvmsg(fd, msg, flags);
 	if (got >= 0)
 		note_passed_fds(msg, true);
-	return note_read(fd, got, got == 0 && iov_has_room(msg->msg_iov, msg->msg_iovlen));
+	return note_read(fd, got, got == 0 && iov_has_room(msg->msg_iov, msg->msg_iovlen), flags);
 }
 
 #ifdef __GLIBC__

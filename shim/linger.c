@@ -249,7 +249,8 @@ struct kernel_tcp_info {
  * for what is unread, tells the peer at once, where a linger would read and throw away what it sent
  * next, instead of its writes failing and its own error path running. Once the peer's FIN is in and
  * nothing is left unread, a plain close is a clean one.
- * One getsockopt() and one ioctl(): this runs on every close of a connection. */
+ * One getsockopt(), and one ioctl() only if the program may have left input unread: this runs on
+ * every close of a connection. */
 static bool close_would_lose(int fd, const struct fd_facts *facts, int *unread)
 {
 	struct kernel_tcp_info t;
@@ -264,7 +265,13 @@ static bool close_would_lose(int fd, const struct fd_facts *facts, int *unread)
 	bool peer_may_send = t.state == TCP_ESTABLISHED || t.state == TCP_FIN_WAIT1 || t.state == TCP_FIN_WAIT2;
 	/* With the peer's FIN in, nothing more arrives; but what is unread still draws RST. */
 	bool fin_in = t.state == TCP_CLOSE_WAIT || t.state == TCP_CLOSING || t.state == TCP_LAST_ACK;
-	if (!sent || idle || !(peer_may_send || fin_in) || ioctl(fd, FIONREAD, unread) != 0)
+	if (!sent || idle || !(peer_may_send || fin_in))
+		return false;
+	/* What the kernel received less what the program read through the hooks is at least what is
+	 * unread (struct fd_entry): when that is nothing, the ioctl is saved. */
+	bool since_4_1 = len >= offsetof(struct kernel_tcp_info, bytes_received) + sizeof(t.bytes_received);
+	bool none_unread = since_4_1 && t.bytes_received == facts->bytes_read;
+	if (!none_unread && ioctl(fd, FIONREAD, unread) != 0)
 		return false;
 	bool unsent = since_4_6 && t.notsent_bytes > 0;
 	return *unread > 0 || (peer_may_send && theirs < CLOSEWAIT_IDLE_MS_DEFAULT &&
