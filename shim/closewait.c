@@ -92,6 +92,8 @@ static size_t bytes_of(const struct write_size *w)
 		total += iov_bytes(w->msg->msg_iov, w->msg->msg_iovlen);
 	for (unsigned int i = 0; w->msgs && i < w->nmsgs && i < UIO_MAXIOV; i++)
 		total += iov_bytes(w->msgs[i].msg_hdr.msg_iov, w->msgs[i].msg_hdr.msg_iovlen);
+	if (w->count)
+		total += w->count(w->what);
 	return total;
 }
 
@@ -127,16 +129,26 @@ static __attribute__((noinline)) bool look(int fd, struct write_note note, int f
 	return true;
 }
 
-bool closewait_refuses(int fd, int flags, const struct write_size *size)
+static inline bool refuses(int fd, int flags, const struct write_size *size, bool sending)
 {
 	struct write_note note;
 	/* A vfork child's number may name another socket than the parent's, and the log, its counters
 	 * and its rate limits are the parent's: the child writes as without the library. */
-	if (in_vfork_child() || !fdstate_note_write(fd, &note))
+	if (in_vfork_child() || !(sending ? fdstate_note_write(fd, &note) : fdstate_peek_write(fd, &note)))
 		return false;
 	/* A busy stream pays nothing: a FIN counts only after the connection was quiet for the
 	 * threshold (see peer_closed_idle()), so only a write after at least as long a pause can meet one. */
 	if (!note.peer_closed && note.idle_ms < config.closewait_idle_ms)
 		return false;
 	return look(fd, note, flags, size);
+}
+
+bool closewait_refuses(int fd, int flags, const struct write_size *size)
+{
+	return refuses(fd, flags, size, true);
+}
+
+bool closewait_refuses_buffered(int fd, const struct write_size *size)
+{
+	return refuses(fd, 0, size, false);
 }

@@ -18,6 +18,8 @@ struct write_size {
 	const struct msghdr *msg;   /* sendmsg */
 	const struct mmsghdr *msgs; /* sendmmsg */
 	unsigned int nmsgs;
+	size_t (*count)(const void *what); /* stdio, dprintf: counted only then, as a format must be run */
+	const void *what;
 };
 
 /* Does the guard look at writes on fd at all? Inline and first in every write hook, so that a write
@@ -32,3 +34,6 @@ static inline bool closewait_watches(int fd)
  * this thread unless flags has MSG_NOSIGNAL, exactly as the kernel does one write later.
  * False leaves errno untouched. */
 bool closewait_refuses(int fd, int flags, const struct write_size *size);
+/* The same for a stdio call on a stream of fd's, which may only fill the stream's buffer: it does
+ * not record a write (see fdstate_peek_write()); SIGPIPE is raised when it refuses. */
+bool closewait_refuses_buffered(int fd, const struct write_size *size);

@@ -68,6 +68,10 @@ struct write_note {
 /* Records a write on fd; false (and nothing done) if fd is not a tracked TCP socket. Inline (below)
  * into the guard, which every write on a tracked socket calls. */
 static inline bool fdstate_note_write(int fd, struct write_note *note);
+/* The same facts without recording a write: for a stdio call, which may only fill the stream's
+ * buffer. The clock of the last write must move only when bytes go to the kernel (the guard's
+ * shortcut for busy streams counts on it): such a caller records them with fdstate_note_write(). */
+static inline bool fdstate_peek_write(int fd, struct write_note *note);
 
 /* A write on fd enters the kernel, which keeps the socket open until it returns, even if another
  * thread closes fd meanwhile. Counted until fdstate_write_ends(), so that a lingering close can see it;
@@ -167,7 +171,7 @@ static inline bool fdstate_is_tracked(int fd)
 	return fdstate_entry(fd) != NULL;
 }
 
-static inline bool fdstate_note_write(int fd, struct write_note *note)
+static inline bool fdstate_write_facts(int fd, struct write_note *note, bool record)
 {
 	uint32_t now = fdstate_now_ms(); /* first: then the entry need not be kept across the call */
 	struct fd_entry *e = fdstate_entry(fd);
@@ -175,10 +179,20 @@ static inline bool fdstate_note_write(int fd, struct write_note *note)
 		return false;
 	note->peer_closed = __atomic_load_n(&e->flags, __ATOMIC_RELAXED) & FLAG_PEER_CLOSED;
 	uint32_t last = __atomic_load_n(&e->last_write_ms, __ATOMIC_RELAXED);
-	if (last != now) /* a stream of writes within one tick leaves the cache line clean */
+	if (record && last != now) /* a stream of writes within one tick leaves the cache line clean */
 		__atomic_store_n(&e->last_write_ms, now, __ATOMIC_RELAXED);
 	note->idle_ms = now - last; /* huge if another thread wrote after our clock read: one look more */
 	return true;
+}
+
+static inline bool fdstate_note_write(int fd, struct write_note *note)
+{
+	return fdstate_write_facts(fd, note, true);
+}
+
+static inline bool fdstate_peek_write(int fd, struct write_note *note)
+{
+	return fdstate_write_facts(fd, note, false);
 }
 
 static inline struct write_token fdstate_write_starts(int fd)
