@@ -16,10 +16,12 @@
 typedef __SOCKADDR_ARG sockaddr_arg;             /* glibc's transparent union under _GNU_SOURCE */
 typedef __CONST_SOCKADDR_ARG const_sockaddr_arg;
 typedef int sendmmsg_flags;
+typedef __off64_t splice_off;
 #else
 typedef struct sockaddr *sockaddr_arg;
 typedef const struct sockaddr *const_sockaddr_arg;
 typedef unsigned int sendmmsg_flags;
+typedef off_t splice_off;
 #endif
 
 /* Exported from the library; everything else is hidden. */
@@ -52,6 +54,7 @@ struct real_libc {
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
 	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, sendmmsg_flags);
 	ssize_t (*sendfile)(int, int, off_t *, size_t);
+	ssize_t (*splice)(int, splice_off *, int, splice_off *, size_t, unsigned int);
 	/* No syscall stands in for these; NULL until resolved. */
 	pid_t (*fork)(void);
 	pid_t (*_Fork)(void);
