@@ -129,39 +129,44 @@ static void note_sent(int fd, FILE *stream, size_t pending_before, size_t added)
 		result_;                                                                                 \
 	})
 
-INTERPOSED int fflush(FILE *stream)
-{
-	return STREAM_WRITE(stream, EOF, NEXT(fflush)(stream), 0);
-}
+/* The calls that glibc also exports as NAME_unlocked (gnulib's unlocked-io, in coreutils, calls
+ * those): one definition serves both names. The parentheses keep glibc's fwrite_unlocked macro out. */
+#define OUTPUT_HOOKS(unlocked)                                                                                    \
+	INTERPOSED int(fflush##unlocked)(FILE * stream)                                                            \
+	{                                                                                                          \
+		return STREAM_WRITE(stream, EOF, NEXT(fflush##unlocked)(stream), 0);                               \
+	}                                                                                                          \
+	INTERPOSED size_t(fwrite##unlocked)(const void *buf, size_t size, size_t n, FILE *stream)                  \
+	{                                                                                                          \
+		return STREAM_WRITE(stream, 0, NEXT(fwrite##unlocked)(buf, size, n, stream), result_ * size,       \
+				    .len = size * n);                                                              \
+	}                                                                                                          \
+	INTERPOSED int(fputs##unlocked)(const char *s, FILE *stream)                                               \
+	{                                                                                                          \
+		return STREAM_WRITE(stream, EOF, NEXT(fputs##unlocked)(s, stream), result_ >= 0 ? strlen(s) : 0,   \
+				    .text = s);                                                                    \
+	}                                                                                                          \
+	INTERPOSED int(fputc##unlocked)(int c, FILE *stream)                                                       \
+	{                                                                                                          \
+		return STREAM_WRITE(stream, EOF, NEXT(fputc##unlocked)(c, stream), result_ != EOF, .len = 1);      \
+	}                                                                                                          \
+	INTERPOSED int(putc##unlocked)(int c, FILE *stream)                                                        \
+	{                                                                                                          \
+		return STREAM_WRITE(stream, EOF, NEXT(putc##unlocked)(c, stream), result_ != EOF, .len = 1);       \
+	}                                                                                                          \
+	INTERPOSED int(putchar##unlocked)(int c)                                                                   \
+	{                                                                                                          \
+		return STREAM_WRITE(stdout, EOF, NEXT(putchar##unlocked)(c), result_ != EOF, .len = 1);            \
+	}
 
-INTERPOSED size_t fwrite(const void *buf, size_t size, size_t n, FILE *stream)
-{
-	return STREAM_WRITE(stream, 0, NEXT(fwrite)(buf, size, n, stream), result_ * size, .len = size * n);
-}
-
-INTERPOSED int fputs(const char *s, FILE *stream)
-{
-	return STREAM_WRITE(stream, EOF, NEXT(fputs)(s, stream), result_ >= 0 ? strlen(s) : 0, .text = s);
-}
-
-INTERPOSED int fputc(int c, FILE *stream)
-{
-	return STREAM_WRITE(stream, EOF, NEXT(fputc)(c, stream), result_ != EOF, .len = 1);
-}
-
-INTERPOSED int putc(int c, FILE *stream)
-{
-	return STREAM_WRITE(stream, EOF, NEXT(putc)(c, stream), result_ != EOF, .len = 1);
-}
+OUTPUT_HOOKS()
+#ifdef __GLIBC__
+OUTPUT_HOOKS(_unlocked)
+#endif
 
 INTERPOSED int puts(const char *s)
 {
 	return STREAM_WRITE(stdout, EOF, NEXT(puts)(s), result_ >= 0 ? strlen(s) + 1 : 0, .text = s, .len = 1);
-}
-
-INTERPOSED int putchar(int c)
-{
-	return STREAM_WRITE(stdout, EOF, NEXT(putchar)(c), result_ != EOF, .len = 1);
 }
 
 /* --- the printf family: every variant through one of these two --- */
@@ -292,35 +297,5 @@ INTERPOSED int __dprintf_chk(int fd, int flag, const char *format, ...)
 	int rc = print_fd(fd, flag, format, args);
 	va_end(args);
 	return rc;
-}
-
-INTERPOSED int fflush_unlocked(FILE *stream)
-{
-	return STREAM_WRITE(stream, EOF, NEXT(fflush_unlocked)(stream), 0);
-}
-
-INTERPOSED size_t (fwrite_unlocked)(const void *buf, size_t size, size_t n, FILE *stream)
-{
-	return STREAM_WRITE(stream, 0, NEXT(fwrite_unlocked)(buf, size, n, stream), result_ * size, .len = size * n);
-}
-
-INTERPOSED int fputs_unlocked(const char *s, FILE *stream)
-{
-	return STREAM_WRITE(stream, EOF, NEXT(fputs_unlocked)(s, stream), result_ >= 0 ? strlen(s) : 0, .text = s);
-}
-
-INTERPOSED int fputc_unlocked(int c, FILE *stream)
-{
-	return STREAM_WRITE(stream, EOF, NEXT(fputc_unlocked)(c, stream), result_ != EOF, .len = 1);
-}
-
-INTERPOSED int putc_unlocked(int c, FILE *stream)
-{
-	return STREAM_WRITE(stream, EOF, NEXT(putc_unlocked)(c, stream), result_ != EOF, .len = 1);
-}
-
-INTERPOSED int putchar_unlocked(int c)
-{
-	return STREAM_WRITE(stdout, EOF, NEXT(putchar_unlocked)(c), result_ != EOF, .len = 1);
 }
 #endif
