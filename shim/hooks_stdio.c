@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <string.h>
@@ -41,7 +42,9 @@ static struct {
 #endif
 } next;
 
-#define NEXT(name) ((__typeof__(next.name))real_lookup((void **)&next.name, #name))
+#define NEXT(name)                                                                                 \
+	((__typeof__(next.name))(__atomic_load_n(&next.name, __ATOMIC_ACQUIRE)                         \
+					 ?: real_lookup((void **)&next.name, #name)))
 
 /* What a call puts out, counted only when the guard refuses it (for the log's bytes=). */
 struct stream_output {
@@ -79,6 +82,12 @@ static inline int stream_fd(FILE *stream)
 	errno = saved;
 	return fd;
 #endif
+}
+
+/* Is the stream on a socket the guard watches? For any other stream, the whole cost of these hooks. */
+static inline bool stream_watched(FILE *stream)
+{
+	return closewait_watches(stream_fd(stream));
 }
 
 /* After a refused call: the stream's error flag, as glibc sets it when its write fails. musl's FILE
@@ -129,50 +138,43 @@ static void note_sent(int fd, FILE *stream, size_t pending_before, size_t added)
 		result_;                                                                                 \
 	})
 
-/* The calls that glibc also exports as NAME_unlocked (gnulib's unlocked-io, in coreutils, calls
- * those): one definition serves both names. The parentheses keep glibc's fwrite_unlocked macro out. */
-#define OUTPUT_HOOKS(unlocked)                                                                                    \
-	INTERPOSED int(fflush##unlocked)(FILE * stream)                                                            \
-	{                                                                                                          \
-		return STREAM_WRITE(stream, EOF, NEXT(fflush##unlocked)(stream), 0);                               \
-	}                                                                                                          \
-	INTERPOSED size_t(fwrite##unlocked)(const void *buf, size_t size, size_t n, FILE *stream)                  \
-	{                                                                                                          \
-		return STREAM_WRITE(stream, 0, NEXT(fwrite##unlocked)(buf, size, n, stream), result_ * size,       \
-				    .len = size * n);                                                              \
-	}                                                                                                          \
-	INTERPOSED int(fputs##unlocked)(const char *s, FILE *stream)                                               \
-	{                                                                                                          \
-		return STREAM_WRITE(stream, EOF, NEXT(fputs##unlocked)(s, stream), result_ >= 0 ? strlen(s) : 0,   \
-				    .text = s);                                                                    \
-	}                                                                                                          \
-	INTERPOSED int(fputc##unlocked)(int c, FILE *stream)                                                       \
-	{                                                                                                          \
-		return STREAM_WRITE(stream, EOF, NEXT(fputc##unlocked)(c, stream), result_ != EOF, .len = 1);      \
-	}                                                                                                          \
-	INTERPOSED int(putc##unlocked)(int c, FILE *stream)                                                        \
-	{                                                                                                          \
-		return STREAM_WRITE(stream, EOF, NEXT(putc##unlocked)(c, stream), result_ != EOF, .len = 1);       \
-	}                                                                                                          \
-	INTERPOSED int(putchar##unlocked)(int c)                                                                   \
-	{                                                                                                          \
-		return STREAM_WRITE(stdout, EOF, NEXT(putchar##unlocked)(c), result_ != EOF, .len = 1);            \
+/* NAME(PARAMS) passes ARGS straight on for a stream the guard does not watch, and goes through
+ * STREAM_WRITE out of line otherwise, so that the pass-through path saves no registers for it. */
+#define STREAM_HOOK(type, name, params, args, file, fail, added, ...)                                    \
+	static __attribute__((noinline)) type name##_guarded params                                     \
+	{                                                                                                \
+		return STREAM_WRITE(file, fail, NEXT(name) args, added, __VA_ARGS__);                    \
+	}                                                                                                \
+	INTERPOSED type(name) params                                                                     \
+	{                                                                                                \
+		return stream_watched(file) ? name##_guarded args : NEXT(name) args;                     \
 	}
+
+/* The calls that glibc also exports as NAME_unlocked (gnulib's unlocked-io, in coreutils, calls
+ * those): one definition serves both names. */
+#define OUTPUT_HOOKS(unlocked)                                                                           \
+	STREAM_HOOK(int, fflush##unlocked, (FILE * stream), (stream), stream, EOF, 0)                    \
+	STREAM_HOOK(size_t, fwrite##unlocked, (const void *buf, size_t size, size_t n, FILE *stream),    \
+		    (buf, size, n, stream), stream, 0, result_ * size, .len = size * n)                  \
+	STREAM_HOOK(int, fputs##unlocked, (const char *s, FILE *stream), (s, stream), stream, EOF,       \
+		    result_ >= 0 ? strlen(s) : 0, .text = s)                                             \
+	STREAM_HOOK(int, fputc##unlocked, (int c, FILE *stream), (c, stream), stream, EOF,               \
+		    result_ != EOF, .len = 1)                                                            \
+	STREAM_HOOK(int, putc##unlocked, (int c, FILE *stream), (c, stream), stream, EOF,                \
+		    result_ != EOF, .len = 1)                                                            \
+	STREAM_HOOK(int, putchar##unlocked, (int c), (c), stdout, EOF, result_ != EOF, .len = 1)
 
 OUTPUT_HOOKS()
 #ifdef __GLIBC__
 OUTPUT_HOOKS(_unlocked)
 #endif
 
-INTERPOSED int puts(const char *s)
-{
-	return STREAM_WRITE(stdout, EOF, NEXT(puts)(s), result_ >= 0 ? strlen(s) + 1 : 0, .text = s, .len = 1);
-}
+STREAM_HOOK(int, puts, (const char *s), (s), stdout, EOF, result_ >= 0 ? strlen(s) + 1 : 0, .text = s, .len = 1)
 
 /* --- the printf family: every variant through one of these two --- */
 
 /* flag: the fortify level of a __*printf_chk call, or -1 for the plain function. */
-static int next_vfprintf(FILE *stream, int flag, const char *format, va_list args)
+static inline int next_vfprintf(FILE *stream, int flag, const char *format, va_list args)
 {
 #ifdef __GLIBC__
 	if (flag >= 0)
@@ -182,7 +184,7 @@ static int next_vfprintf(FILE *stream, int flag, const char *format, va_list arg
 	return NEXT(vfprintf)(stream, format, args);
 }
 
-static int next_vdprintf(int fd, int flag, const char *format, va_list args)
+static inline int next_vdprintf(int fd, int flag, const char *format, va_list args)
 {
 #ifdef __GLIBC__
 	if (flag >= 0)
@@ -192,7 +194,7 @@ static int next_vdprintf(int fd, int flag, const char *format, va_list args)
 	return NEXT(vdprintf)(fd, format, args);
 }
 
-static int print_stream(FILE *stream, int flag, const char *format, va_list args)
+static __attribute__((noinline)) int print_guarded(FILE *stream, int flag, const char *format, va_list args)
 {
 	va_list counted; /* a copy the log may use up: the call gets args untouched */
 	va_copy(counted, args);
@@ -200,6 +202,11 @@ static int print_stream(FILE *stream, int flag, const char *format, va_list args
 			      .format = format, .args = &counted);
 	va_end(counted);
 	return rc;
+}
+
+static inline int print_stream(FILE *stream, int flag, const char *format, va_list args)
+{
+	return stream_watched(stream) ? print_guarded(stream, flag, format, args) : next_vfprintf(stream, flag, format, args);
 }
 
 /* dprintf() writes straight to the descriptor, through a stream of its own that no hook sees. */
