@@ -130,3 +130,33 @@ send_lines() {
 	run probe_with -c eintr
 	[ "${lines[0]}" = "write1 rc=-1 errno=EPIPE sigpipe=1" ]
 }
+
+# fastopen_close: a Python client sends its request with sendto(MSG_FASTOPEN), leaves the answer
+# unread and closes: a plain close answers the unread bytes with RST. Prints what the server's next
+# read gets.
+fastopen_close() {
+	/usr/bin/python3 -c '
+import socket, time
+listener = socket.create_server(("127.0.0.1", 0))
+client = socket.socket()
+client.sendto(b"request", socket.MSG_FASTOPEN, listener.getsockname())
+server, _ = listener.accept()
+server.recv(100)
+server.send(b"an answer the client never reads")
+time.sleep(0.1)
+client.close()
+time.sleep(0.3)
+try:
+    print("server read", len(server.recv(100)), "bytes: EOF")
+except ConnectionResetError:
+    print("server read ECONNRESET")'
+}
+
+@test "a connection Python made with sendto(MSG_FASTOPEN) lingers on close like one made with connect" {
+	[ $(($(cat /proc/sys/net/ipv4/tcp_fastopen) & 1)) -eq 1 ] || skip "client TCP Fast Open is off (net.ipv4.tcp_fastopen)"
+	run --separate-stderr fastopen_close
+	[ "$output" = "server read ECONNRESET" ]
+	LD_PRELOAD=$PRELOAD run --separate-stderr fastopen_close
+	[ "$output" = "server read 0 bytes: EOF" ]
+	[[ "$stderr" == *"linger started fd="* ]]
+}
