@@ -15,11 +15,11 @@
  *                       close() latency. The client opens N connections, sends a request on each
  *                       and keeps them all open; the server accepts them all, then closes them one
  *                       by one and times the close() call alone (CLOCK_MONOTONIC around it), on a socket that has
- *                       unread input and a peer still open: the close that lingers, or without
- *                       lingering, sends RST. Prints "<p50_ns> <p99_ns> <max_ns>"; FILE gets every
+ *                       unread input, an answer sent and a peer still open: the close that lingers,
+ *                       or without lingering, sends RST. Prints "<p50_ns> <p99_ns> <max_ns>"; FILE gets every
  *                       sample, one per line. Raises RLIMIT_NOFILE to its hard limit first: the
  *                       library lingers on at most a quarter of the soft limit.
- *   connloop scale N    N connections at once, closed by the server with unread input: the client
+ *   connloop scale N    N connections at once, answered and closed by the server with unread input: the client
  *                       opens N connections, sends a request on each and keeps them all open; the
  *                       server accepts them all, then closes them all, one after the other; the
  *                       client reads each to EOF (or a reset), closes it, and once it has closed
@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -169,8 +170,12 @@ static int run_client(const char *mode, long count, int port, int control)
 	return 0;
 }
 
-/* The client runs without the library (and without its settings), whatever this process has. */
-static pid_t start_client(const char *self, const char *mode, long count, int port, int control)
+/* The client runs without the library (and without its settings), whatever this process has. It is
+ * the parent, the server its child: a server with a child of its own pays, in each lingering close,
+ * for the look into /proc that tells whether the child holds the socket (process.h), which a server
+ * without children, the usual event-loop server, does not. The client, once done, waits for the
+ * server and exits with its status. Returns in the server. */
+static void split_off_client(const char *self, const char *mode, long count, int port, int control)
 {
 	size_t n = 0;
 	while (environ[n])
@@ -187,16 +192,27 @@ static pid_t start_client(const char *self, const char *mode, long count, int po
 	snprintf(count_text, sizeof(count_text), "%ld", count);
 	snprintf(port_text, sizeof(port_text), "%d", port);
 	snprintf(control_text, sizeof(control_text), "%d", control);
-	pid_t pid = fork();
+	pid_t parent = getpid(), pid = fork();
 	if (pid < 0)
 		die("fork");
-	if (pid == 0) {
-		execve(self, (char *[]){(char *)self, "--client", (char *)mode, count_text, port_text, control_text, NULL},
-		       env);
-		_exit(127);
+	if (pid == 0) { /* the server: ends with its client, whatever becomes of it */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+			die("follow the client");
+		free(env);
+		return;
 	}
-	free(env);
-	return pid;
+	execve(self, (char *[]){(char *)self, "--client", (char *)mode, count_text, port_text, control_text, NULL}, env);
+	kill(pid, SIGKILL);
+	die("exec the client");
+}
+
+/* The client's end: the server's exit status, once the client's part is done. */
+static int wait_for_server(void)
+{
+	int status;
+	if (waitpid(-1, &status, 0) < 0)
+		die("wait for the server");
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 2;
 }
 
 /* --- the server: this process, with whatever library and settings it was given --- */
@@ -263,10 +279,12 @@ static uint64_t percentile(const uint64_t *sorted, long n, int p)
 
 int main(int argc, char **argv)
 {
-	if (argc == 6 && strcmp(argv[1], "--client") == 0)
-		return run_client(argv[2], parse_number(argv[3], 1, 1000000, "the count"),
-				  (int)parse_number(argv[4], 1, 65535, "the port"),
-				  (int)parse_number(argv[5], 0, INT_MAX, "the control descriptor"));
+	if (argc == 6 && strcmp(argv[1], "--client") == 0) {
+		int failed = run_client(argv[2], parse_number(argv[3], 1, 1000000, "the count"),
+					(int)parse_number(argv[4], 1, 65535, "the port"),
+					(int)parse_number(argv[5], 0, INT_MAX, "the control descriptor"));
+		return failed ? failed : wait_for_server();
+	}
 	if (argc < 3 || argc > 4 ||
 	    (strcmp(argv[1], "accept") != 0 && strcmp(argv[1], "answer") != 0 && strcmp(argv[1], "close") != 0 &&
 	     strcmp(argv[1], "scale") != 0) ||
@@ -309,7 +327,7 @@ int main(int argc, char **argv)
 
 	/* -1: the kernel's maximum backlog (net.core.somaxconn). The library leaves such a backlog
 	 * alone, so neither arm changes it and there is nothing to log. */
-	int listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	int listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(addr);
 	if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(listen_fd, -1) < 0 ||
@@ -322,7 +340,7 @@ int main(int argc, char **argv)
 	int client_end = dup(control[1]);
 	if (client_end < 0)
 		die("dup");
-	pid_t client = start_client(argv[0], mode, count, ntohs(addr.sin_port), client_end);
+	split_off_client(argv[0], mode, count, ntohs(addr.sin_port), client_end);
 	close(client_end);
 	close(control[1]);
 	int ctl = control[0];
@@ -360,9 +378,11 @@ int main(int argc, char **argv)
 		int *fds = calloc((size_t)count, sizeof(*fds));
 		if (!samples || !fds)
 			die("calloc");
-		for (long i = 0; i < count; i++)
+		for (long i = 0; i < count; i++) {
 			if ((fds[i] = accept(listen_fd, NULL, NULL)) < 0)
 				die("accept");
+			write_all(fds[i], answer, sizeof(answer) - 1, "write the answer"); /* data of ours to lose */
+		}
 		read_exactly(ctl, &byte, 1, "wait for the client");
 		for (long i = 0; i < count; i++) { /* every request is there: the client sent them all first */
 			struct pollfd p = {.fd = fds[i], .events = POLLIN};
@@ -404,9 +424,11 @@ int main(int argc, char **argv)
 		int *fds = calloc((size_t)count, sizeof(*fds));
 		if (!samples || !fds)
 			die("calloc");
-		for (long i = 0; i < count; i++)
+		for (long i = 0; i < count; i++) {
 			if ((fds[i] = accept(listen_fd, NULL, NULL)) < 0)
 				die("accept");
+			write_all(fds[i], answer, sizeof(answer) - 1, "write the answer"); /* data of ours to lose */
+		}
 		read_exactly(ctl, &byte, 1, "wait for the client");
 		for (long i = 0; i < count; i++) {
 			struct pollfd p = {.fd = fds[i], .events = POLLIN}; /* the request is there: unread input */
@@ -423,11 +445,6 @@ int main(int argc, char **argv)
 		free(fds);
 	}
 
-	int status;
-	if (waitpid(client, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "connloop: the client failed\n");
-		return 2;
-	}
 	if (scaling) {
 		qsort(samples, (size_t)count, sizeof(*samples), cmp_u64);
 		printf("%llu %llu %llu %ld %ld %ld %ld %ld %ld\n", (unsigned long long)drain_ns,

@@ -3,10 +3,14 @@
  * before the body. The kernel answers the unread upload with RST, and the part of the answer still
  * on its way to the client is thrown away: the client sees "connection reset by peer".
  *
- *   early_answer_server [-6] [-f] [-r ANSWER_BYTES] [-d RUN_MS]
+ *   early_answer_server [-6] [-f] [-c HOW] [-r ANSWER_BYTES] [-d RUN_MS]
  * Prints "port N", then for each connection: reads once, writes ANSWER_BYTES ('x's after a header
  * line "ANSWER n"), and closes. With -f, a forked child serves each connection and the parent
- * closes its copy at once, as classic fork-per-connection servers do. Exits after RUN_MS. */
+ * closes its copy at once, as classic fork-per-connection servers do. Exits after RUN_MS.
+ * -c says how the connection is given up: close (the default); dup2 or dup3, /dev/null copied over
+ * its number (which a program does to keep the number taken), then closed; fclose, where the
+ * answer goes through a FILE made with fdopen(), as a stdio server's does. */
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -59,22 +63,60 @@ static void answer(int fd, size_t bytes)
 	}
 }
 
+/* The answer through stdio, as a server that writes with fprintf does; fclose() writes the last
+ * of it, then closes. */
+static void answer_with_stdio(int fd, size_t bytes)
+{
+	char buf[65536];
+	FILE *f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		return;
+	}
+	if (read(fd, buf, sizeof(buf)) > 0) {
+		fprintf(f, "ANSWER %zu\n", bytes);
+		memset(buf, 'x', sizeof(buf));
+		for (size_t sent = 0; sent < bytes; sent += sizeof(buf) / 2)
+			fwrite(buf, 1, bytes - sent < sizeof(buf) / 2 ? bytes - sent : sizeof(buf) / 2, f);
+	}
+	if (fclose(f) != 0)
+		perror("early_answer_server: fclose");
+}
+
+static void give_up(int fd, const char *how)
+{
+	if (strcmp(how, "close") == 0) {
+		close(fd);
+		return;
+	}
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0 || (strcmp(how, "dup2") == 0 ? dup2(null, fd) : dup3(null, fd, O_CLOEXEC)) != fd)
+		perror("early_answer_server: dup over the connection");
+	close(null);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	int ipv6 = 0, fork_each = 0, opt;
+	const char *how = "close";
 	size_t answer_bytes = 1 << 20;
 	long run_ms = 10000;
-	while ((opt = getopt(argc, argv, "6fr:d:")) != -1) {
+	while ((opt = getopt(argc, argv, "6fc:r:d:")) != -1) {
 		if (opt == '6')
 			ipv6 = 1;
 		else if (opt == 'f')
 			fork_each = 1;
+		else if (opt == 'c' && (!strcmp(optarg, "close") || !strcmp(optarg, "dup2") ||
+					!strcmp(optarg, "dup3") || !strcmp(optarg, "fclose")))
+			how = optarg;
 		else if (opt == 'r')
 			answer_bytes = strtoul(optarg, NULL, 10);
 		else if (opt == 'd')
 			run_ms = atol(optarg);
 		else {
-			fprintf(stderr, "usage: early_answer_server [-6] [-f] [-r ANSWER_BYTES] [-d RUN_MS]\n");
+			fprintf(stderr, "usage: early_answer_server [-6] [-f] [-c close|dup2|dup3|fclose] [-r ANSWER_BYTES] "
+					"[-d RUN_MS]\n");
 			return 2;
 		}
 	}
@@ -96,9 +138,14 @@ int main(int argc, char **argv)
 			close(fd);
 			_exit(0);
 		}
-		if (!fork_each)
+		if (fork_each)
+			close(fd);
+		else if (strcmp(how, "fclose") == 0)
+			answer_with_stdio(fd, answer_bytes);
+		else {
 			answer(fd, answer_bytes);
-		close(fd);
+			give_up(fd, how);
+		}
 	}
 	while (wait(NULL) > 0)
 		;

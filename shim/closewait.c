@@ -21,16 +21,21 @@
  * same from here as one that closed (CLOSE_WAIT either way), and a server answering such a client
  * must get its whole response through, however long the client took to send its request. The
  * seed's loss is a client's: so by default only sockets this process connected are guarded;
- * TCPRARE_CLOSEWAIT_SCOPE=all adds accepted, inherited and received ones. Once the program has read
- * EOF or shut down reading itself, it knows the peer is done sending and writes on purpose: never
- * interfere then. */
+ * TCPRARE_CLOSEWAIT_SCOPE=all adds accepted, inherited and received ones. A client that read EOF,
+ * or shut down its reading side, knows only that its server stopped sending, not that it still
+ * reads (netcat reads the FIN, shuts down reading and writes its next line): the quiet before the
+ * FIN tells, as for any other. A server that read its client's EOF has met the half-close idiom
+ * (HTTP/1.0 clients, nc -N: "that was my request"), which a slow uploader may send after a pause:
+ * it answers, never interfered with. After its own shutdown(SHUT_WR) the kernel fails its writes
+ * itself. */
 static bool in_scope(const struct fd_facts *f)
 {
-	if (f->read_eof || f->shut_rd || f->shut_wr)
+	if (f->shut_wr)
 		return false;
 	if (f->origin == FD_CONNECTED)
 		return true;
-	return config.closewait_scope_all && f->origin != FD_LISTENING && f->origin != FD_CREATED;
+	return config.closewait_scope_all && !f->read_eof && !f->shut_rd && f->origin != FD_LISTENING &&
+	       f->origin != FD_CREATED;
 }
 
 /* Did the peer close this connection because it was idle, so that a write now would draw RST and

@@ -1,4 +1,5 @@
 #include "fdstate.h"
+#include "config.h"
 #include "process.h"
 #include "real.h"
 
@@ -77,10 +78,11 @@ static bool track(int fd, uint32_t ino, uint32_t flags, uint32_t gen, uint32_t l
 	return true;
 }
 
-/* A socket new to this process (not a copy of one it has): counted for the exit summary. */
-static void track_new(int fd, uint32_t flags)
+/* A socket new to this process (not a copy of one it has): counted for the exit summary. The guard's
+ * idle clock starts at last_write_ms. */
+static void track_new(int fd, uint32_t flags, uint32_t last_write_ms)
 {
-	if (track(fd, inode_of(fd), flags, LOAD(fork_generation), fdstate_now_ms()))
+	if (track(fd, inode_of(fd), flags, LOAD(fork_generation), last_write_ms))
 		__atomic_add_fetch(&sockets_seen, 1, __ATOMIC_RELAXED);
 }
 
@@ -92,7 +94,7 @@ uint64_t fdstate_sockets_seen(void)
 void fdstate_track(int fd, enum fd_origin origin)
 {
 	int saved = errno;
-	track_new(fd, origin);
+	track_new(fd, origin, fdstate_now_ms());
 	errno = saved;
 }
 
@@ -112,8 +114,9 @@ bool fdstate_adopt(int fd, enum fd_origin origin)
 	if (tcp) {
 		if (sockopt_int(fd, SO_ACCEPTCONN) == 1)
 			origin = FD_LISTENING;
-		/* We did not create it, so someone else may hold it too. */
-		track_new(fd, origin | FLAG_SHARED);
+		/* We did not create it, so someone else may hold it too. Nor do we know when it last carried
+		 * data: its first write is looked at, and the connection's own quiet decides (closewait.c). */
+		track_new(fd, origin | FLAG_SHARED, fdstate_now_ms() - config.closewait_idle_ms);
 	} else
 		fdstate_forget(fd); /* the number may carry a stale entry from a socket closed behind our back */
 	errno = saved;
@@ -218,6 +221,19 @@ void fdstate_copy(int oldfd, int newfd)
 	int saved = errno; /* mapping a page may fail with ENOMEM: the program's dup succeeded */
 	update_flags(from, 0, FLAG_SHARED);
 	track(newfd, LOAD(from->ino), LOAD(from->flags), LOAD(from->fork_gen), LOAD(from->last_write_ms));
+	errno = saved;
+}
+
+void fdstate_move(int oldfd, int newfd)
+{
+	struct fd_entry *from = fdstate_entry(oldfd);
+	if (!from) {
+		fdstate_forget(newfd);
+		return;
+	}
+	int saved = errno;
+	track(newfd, LOAD(from->ino), LOAD(from->flags), LOAD(from->fork_gen), LOAD(from->last_write_ms));
+	fdstate_forget(oldfd);
 	errno = saved;
 }
 

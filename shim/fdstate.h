@@ -92,6 +92,9 @@ void fdstate_forget(int fd);
 void fdstate_forget_range(unsigned int first, unsigned int last);
 /* newfd now names oldfd's socket: both are shared from here on. */
 void fdstate_copy(int oldfd, int newfd);
+/* The socket moved from oldfd to newfd, which now holds it instead: newfd takes oldfd's facts as they
+ * are (under a new generation), oldfd is forgotten. */
+void fdstate_move(int oldfd, int newfd);
 
 /* After fork, every socket open at that moment is held by two processes: one counter bump, and in
  * the child, the write counts of the parent's other threads cleared (the only writes to the table,

@@ -183,6 +183,30 @@ INTERPOSED int dup(int fd)
 	return refuse_own(fd) ? -1 : note_copy(fd, real.dup(fd));
 }
 
+/* dup2() and dup3() onto a socket's last descriptor close it, as close() does: so they linger alike.
+ * Not when the call is bound to fail (a bad oldfd or flags, or dup3's oldfd == newfd): then the socket
+ * must stay exactly as it was, in the program's epoll sets too. */
+struct dup_call {
+	int oldfd, newfd, flags;
+	bool is_dup3;
+};
+
+static int dup_release(void *call)
+{
+	const struct dup_call *c = call;
+	return c->is_dup3 ? real.dup3(c->oldfd, c->newfd, c->flags) : real.dup2(c->oldfd, c->newfd);
+}
+
+static int dup_onto(struct dup_call *c)
+{
+	if (c->oldfd == c->newfd || (c->flags & ~O_CLOEXEC) || !linger_watches(c->newfd))
+		return dup_release(c);
+	int saved = errno;
+	bool valid = real.fcntl(c->oldfd, F_GETFD) >= 0;
+	errno = saved;
+	return valid ? linger_drop(c->newfd, dup_release, c) : dup_release(c);
+}
+
 INTERPOSED int dup2(int oldfd, int newfd)
 {
 	if (in_vfork_child())
@@ -192,7 +216,7 @@ INTERPOSED int dup2(int oldfd, int newfd)
 	if (oldfd == newfd)
 		return real.dup2(oldfd, newfd);
 	bool vacated = ownfd_make_room(newfd);
-	return note_copy_into(oldfd, newfd, vacated, real.dup2(oldfd, newfd));
+	return note_copy_into(oldfd, newfd, vacated, dup_onto(&(struct dup_call){oldfd, newfd, 0, false}));
 }
 
 INTERPOSED int dup3(int oldfd, int newfd, int flags)
@@ -202,7 +226,7 @@ INTERPOSED int dup3(int oldfd, int newfd, int flags)
 	if (refuse_own(oldfd))
 		return -1;
 	bool vacated = oldfd != newfd && ownfd_make_room(newfd);
-	return note_copy_into(oldfd, newfd, vacated, real.dup3(oldfd, newfd, flags));
+	return note_copy_into(oldfd, newfd, vacated, dup_onto(&(struct dup_call){oldfd, newfd, flags, true}));
 }
 
 /* Every fcntl argument is an int, a long or a pointer: all travel in one register-sized slot. */

@@ -1,16 +1,23 @@
-/* Hooks on stdio output and dprintf(): glibc writes a stream's buffer through its internal __write,
- * which no hook sees, so the CLOSE_WAIT guard checks at the call the program makes instead (fprintf
- * to a FILE from fdopen(), bash's builtins writing to a /dev/tcp socket put on stdout). A stream on
- * anything but a tracked TCP socket costs one table lookup; fclose() is not here (hooks_fd.c).
+/* Hooks on stdio, where glibc does what no descriptor hook sees: it writes a stream's buffer, and
+ * closes its descriptor, through its own internal functions.
  *
- * A call on a watched stream is refused when the guard would refuse a write of the stream's buffer
- * and the call's output: as when glibc's own write fails with EPIPE, it returns EOF (or 0 items),
- * errno is EPIPE, SIGPIPE is raised, and ferror() tells (bash checks it after every builtin). A call
- * that only fills the buffer is refused too: its bytes could only go into a dead connection. Such a
- * call is no write for the guard's clock: that moves when bytes leave the buffer for the kernel. */
+ * Output, and dprintf(): the CLOSE_WAIT guard checks at the call the program makes (fprintf to a FILE
+ * from fdopen(), bash's builtins writing to a /dev/tcp socket put on stdout). A stream on anything
+ * but a tracked TCP socket costs one table lookup. A call on a watched stream is refused when the
+ * guard would refuse a write of the stream's buffer and the call's output: as when glibc's own write
+ * fails with EPIPE, it returns EOF (or 0 items), errno is EPIPE, SIGPIPE is raised, and ferror()
+ * tells (bash checks it after every builtin). A call that only fills the buffer is refused too: its
+ * bytes could only go into a dead connection. Such a call is no write for the guard's clock: that
+ * moves when bytes leave the buffer for the kernel.
+ *
+ * Closing: fclose() and freopen() close the stream's descriptor through libc's own internal close,
+ * which no close() hook sees. A socket given up so gets what close() gives it: its entry is forgotten
+ * before the number is free, and its close lingers where a plain one would lose data (linger.h).
+ * fclose()'s flush of what is still buffered asks the guard first, as fflush() does. */
 #include "fdstate.h"
 #include "hooks.h"
 #include "real.h"
+#include "vfork.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -19,32 +26,11 @@
 #include <stdio_ext.h>
 #include <string.h>
 
-/* The next definitions, looked up on first use (stdio has no system call to stand in). */
-static struct {
-	int (*fflush)(FILE *);
-	size_t (*fwrite)(const void *, size_t, size_t, FILE *);
-	int (*fputs)(const char *, FILE *);
-	int (*fputc)(int, FILE *);
-	int (*putc)(int, FILE *);
-	int (*puts)(const char *);
-	int (*putchar)(int);
-	int (*vfprintf)(FILE *, const char *, va_list);
-	int (*vdprintf)(int, const char *, va_list);
-#ifdef __GLIBC__
-	int (*__vfprintf_chk)(FILE *, int, const char *, va_list);
-	int (*__vdprintf_chk)(int, int, const char *, va_list);
-	int (*fflush_unlocked)(FILE *);
-	size_t (*fwrite_unlocked)(const void *, size_t, size_t, FILE *);
-	int (*fputs_unlocked)(const char *, FILE *);
-	int (*fputc_unlocked)(int, FILE *);
-	int (*putc_unlocked)(int, FILE *);
-	int (*putchar_unlocked)(int);
-#endif
-} next;
-
+/* The next definitions (real.h): resolved at start, or here on first use (stdio has no system call
+ * to stand in). */
 #define NEXT(name)                                                                                 \
-	((__typeof__(next.name))(__atomic_load_n(&next.name, __ATOMIC_ACQUIRE)                         \
-					 ?: real_lookup((void **)&next.name, #name)))
+	((__typeof__(real.name))(__atomic_load_n(&real.name, __ATOMIC_ACQUIRE)                         \
+					 ?: real_lookup((void **)&real.name, #name)))
 
 /* What a call puts out, counted only when the guard refuses it (for the log's bytes=). */
 struct stream_output {
@@ -304,5 +290,96 @@ INTERPOSED int __dprintf_chk(int fd, int flag, const char *format, ...)
 	int rc = print_fd(fd, flag, format, args);
 	va_end(args);
 	return rc;
+}
+#endif
+
+/* --- closing --- */
+
+struct stdio_call {
+	FILE *stream;
+	int fd;
+	const char *path, *mode;          /* freopen's */
+	FILE *(*reopen)(const char *, const char *, FILE *);
+	FILE *reopened;
+};
+
+static int call_real(struct stdio_call *c)
+{
+	if (!c->reopen)
+		return real.fclose(c->stream);
+	c->reopened = c->reopen(c->path, c->mode, c->stream);
+	return c->reopened ? 0 : -1;
+}
+
+/* The call closes fd whatever its outcome (a failed flush, a failed open): the entry goes first, as
+ * in close(), before another thread can get the number. */
+static int forget_and_call(void *call)
+{
+	fdstate_forget(((struct stdio_call *)call)->fd);
+	return call_real(call);
+}
+
+static int give_up_stream(struct stdio_call *c)
+{
+	c->fd = stream_fd(c->stream);
+	if (in_vfork_child() || !fdstate_is_tracked(c->fd))
+		return call_real(c);
+	return linger_watches(c->fd) ? linger_drop(c->fd, forget_and_call, c) : forget_and_call(c);
+}
+
+/* Before fclose(): if the guard refuses what is still buffered, it is thrown away, as glibc throws
+ * away a buffer whose write failed, and the close goes on. */
+static bool flush_refused(FILE *stream)
+{
+	int fd = stream_fd(stream);
+	if (!closewait_watches(fd) ||
+	    !closewait_refuses_buffered(fd, &(struct write_size){.count = output_bytes,
+								  .what = &(struct stream_output){.stream = stream}}))
+		return false;
+	int saved = errno;
+	__fpurge(stream);
+	errno = saved;
+	return true;
+}
+
+INTERPOSED int fclose(FILE *stream)
+{
+	if (!real_lookup((void **)&real.fclose, "fclose")) {
+		errno = ENOSYS;
+		return EOF;
+	}
+	bool refused = flush_refused(stream);
+	int rc = give_up_stream(&(struct stdio_call){.stream = stream});
+	if (refused) /* as glibc's fclose() after its flush failed: the stream is closed all the same */
+		errno = EPIPE;
+	return refused ? EOF : rc;
+}
+
+static FILE *reopen_with(FILE *(*reopen)(const char *, const char *, FILE *), const char *path, const char *mode,
+			 FILE *stream)
+{
+	struct stdio_call c = {.stream = stream, .path = path, .mode = mode, .reopen = reopen};
+	give_up_stream(&c);
+	return c.reopened;
+}
+
+INTERPOSED FILE *freopen(const char *path, const char *mode, FILE *stream)
+{
+	if (!real_lookup((void **)&real.freopen, "freopen")) {
+		errno = ENOSYS;
+		return NULL;
+	}
+	return reopen_with(real.freopen, path, mode, stream);
+}
+
+#ifdef __GLIBC__
+/* Programs built with 64-bit file offsets call freopen64. */
+INTERPOSED FILE *freopen64(const char *path, const char *mode, FILE *stream)
+{
+	if (!real_lookup((void **)&real.freopen64, "freopen64")) {
+		errno = ENOSYS;
+		return NULL;
+	}
+	return reopen_with(real.freopen64, path, mode, stream);
 }
 #endif

@@ -66,7 +66,6 @@ struct doorbell_message {
 	uint32_t slot;
 	int32_t program_fd;
 	int32_t unread;
-	struct socket_addresses addresses; /* read at close: the peer may be gone when the line is written */
 };
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
@@ -272,56 +271,142 @@ static bool close_would_lose(int fd, const struct fd_facts *facts, int *unread)
 			       (theirs < ours || facts->read_bulk || facts->shut_wr || unsent));
 }
 
-static bool skip(int fd, const char *reason)
+/* Logs about the socket the program knew as shown_fd, through seen_fd (the program's descriptor, or
+ * the library's copy once the program's number is gone). */
+static void note(enum log_event event, int seen_fd, int shown_fd, struct log_field field)
 {
-	LOG_EVENT(EV_LINGER_SKIPPED, fd, FIELD_TEXT("reason", reason));
+	if (seen_fd == shown_fd) {
+		log_event(event, seen_fd, &field, 1);
+		return;
+	}
+	struct socket_addresses addresses = {0};
+	if (log_enabled())
+		socket_addresses_read(seen_fd, &addresses);
+	log_event_at(event, shown_fd, &addresses, &field, 1);
+}
+
+static bool skip(int seen_fd, int shown_fd, const char *reason)
+{
+	note(EV_LINGER_SKIPPED, seen_fd, shown_fd, FIELD_TEXT("reason", reason));
 	return false;
 }
 
-/* The socket moves to a private number and the drain thread takes it over; the thread also sends
- * the FIN (shutdown takes about half the time of this whole close). The program's epoll sets must
- * forget the socket first: see epollset.h. */
-static bool hand_over(int fd, const struct fd_facts *facts, int unread)
+/* Never on a socket another descriptor or process may still use (shutdown() would cut it for them,
+ * and their copy keeps the socket open anyway), nor on one the program read to its end: from the
+ * table alone, before any system call. */
+static bool may_linger(int fd, struct fd_facts *facts)
+{
+	return fdstate_get(fd, facts) && !facts->shared && !facts->read_eof &&
+	       (facts->origin == FD_CONNECTED || facts->origin == FD_ACCEPTED);
+}
+
+/* Is the socket open in another process, made where no hook saw it (see process.h)? Asked only
+ * when a close is about to linger, and before anything is done to the socket or the epoll sets it
+ * shares with them. */
+static bool held_elsewhere(uint32_t inode)
+{
+	return process_is_unseen_child() || process_descendant_holds(inode);
+}
+
+/* Should the socket the program gives up as shown_fd linger, seen through seen_fd (see note())? The
+ * kernel's view first: most closes lose nothing and end here, after two system calls. In observe
+ * mode, logs the close that will send RST, and says no. */
+static bool worth_lingering(int seen_fd, int shown_fd, const struct fd_facts *facts, int *unread)
+{
+	/* The identity check after the kernel's view: on a stale entry's number, those two system calls
+	 * asked about the socket being closed all the same. (A copy was checked when it was made.) */
+	if (!close_would_lose(seen_fd, facts, unread) || (seen_fd == shown_fd && !fdstate_still_same(seen_fd)) ||
+	    !config_ports_cover(seen_fd) || linger_option_set(seen_fd))
+		return false;
+	if (config.linger != MODE_ON) {
+		if (*unread > 0)
+			note(EV_LINGER_OBSERVED, seen_fd, shown_fd, FIELD_NUM("unread", *unread));
+		return false;
+	}
+	if (fdstate_writing(shown_fd, facts->generation)) /* looked at again once the number is gone */
+		return skip(seen_fd, shown_fd, "writing");
+	if (held_elsewhere(facts->inode))
+		return skip(seen_fd, shown_fd, "shared");
+	return true;
+}
+
+/* Why the drain thread cannot take a socket now, or NULL if it can. */
+static const char *drain_unready(void)
 {
 	/* closefrom() may have closed our doorbell: never write into what has its number now. */
 	if (!drain_running(false))
-		return skip(fd, "thread");
+		return "thread";
 	if (!descriptors_ready() || !ownfd_intact(&doorbell_write))
-		return skip(fd, "descriptors");
+		return "descriptors";
 	if (LOAD(in_use) >= capacity)
-		return skip(fd, "limit");
-	if (!epollset_remove_everywhere(fd))
-		return skip(fd, "epoll_instances");
-	int copy = real.fcntl(fd, F_DUPFD_CLOEXEC, LOAD(private_floor));
+		return "limit";
+	return NULL;
+}
+
+/* A copy of fd's socket on a private close-on-exec number, above the program's low numbers; -1 if
+ * there is no room. */
+static int private_copy(int fd)
+{
+	int floor = LOAD(private_floor) ? LOAD(private_floor) : ownfd_private_floor(); /* no thread in observe mode */
+	int copy = real.fcntl(fd, F_DUPFD_CLOEXEC, floor);
 	if (copy < 0 && errno == EINVAL) { /* the program lowered RLIMIT_NOFILE below our floor */
 		STORE(private_floor, ownfd_private_floor());
 		copy = real.fcntl(fd, F_DUPFD_CLOEXEC, LOAD(private_floor));
 	}
-	if (copy < 0)
-		return skip(fd, "descriptors");
-	/* The copy is ours: the program's close() and dup() see it as an unused number (linger_holds). */
-	fdstate_copy(fd, copy);
+	return copy;
+}
+
+/* Right before the program's number is released: the copy takes the socket's entry over, and is the
+ * library's from now on (the program's close() and dup() see it as an unused number: linger_holds). */
+static void take_over(int fd, int copy)
+{
+	fdstate_move(fd, copy);
 	fdstate_set_origin(copy, FD_LINGERING);
-	struct doorbell_message m = {.program_fd = fd, .unread = unread};
-	if (log_enabled())
-		socket_addresses_read(fd, &m.addresses);
-	fdstate_forget(fd);
-	real.close(fd);
-	/* Only now that the program's number is gone: a write another thread started before the close
-	 * holds the socket open until it is done, and a shutdown would cut it short; then ours is the
-	 * plain close the program asked for. (A claimed slot is the drain thread's to act on.) */
+}
+
+static void close_plainly(int copy)
+{
+	fdstate_forget(copy);
+	real.close(copy);
+}
+
+/* The program's number is gone and the copy holds the socket alone: the drain thread takes it over;
+ * it also sends the FIN (shutdown takes about half the time of a whole close). Unless a write another
+ * thread started before the program let go is still in the kernel: that write holds the socket open
+ * until it is done, and a shutdown would cut it short; then ours is the plain close the program asked
+ * for. (A claimed slot is the drain thread's to act on.) */
+static void linger_copy(int copy, const struct fd_facts *facts, struct doorbell_message *m)
+{
 	int slot = -1;
-	const char *plain = fdstate_writing(fd, facts->generation) ? "writing" : (slot = claim(copy, facts->inode)) < 0 ? "limit" : NULL;
+	const char *plain = fdstate_writing(m->program_fd, facts->generation) ? "writing"
+			    : (slot = claim(copy, facts->inode)) < 0 ? "limit" : NULL;
 	if (plain) {
-		fdstate_forget(copy);
-		real.close(copy);
-		LOG_EVENT_AT(EV_LINGER_SKIPPED, fd, &m.addresses, FIELD_TEXT("reason", plain));
-		return true;
+		skip(copy, m->program_fd, plain); /* the addresses through the copy, while it is open */
+		close_plainly(copy);
+		return;
 	}
 	/* Only now: the drain thread must find the copy the socket's last descriptor, or closing it
 	 * would leave the socket, and its registration in the drain's epoll set, alive. */
-	m.slot = (uint32_t)slot;
-	ring(&m);
+	m->slot = (uint32_t)slot;
+	ring(m);
+}
+
+/* close(): the decision on the program's own descriptor, then the socket moves to a private number.
+ * The program's epoll sets must forget the socket first: see epollset.h. */
+static bool hand_over(int fd, const struct fd_facts *facts, int unread)
+{
+	const char *unready = drain_unready();
+	if (unready)
+		return skip(fd, fd, unready);
+	if (!epollset_remove_everywhere(fd))
+		return skip(fd, fd, "epoll_instances");
+	int copy = private_copy(fd);
+	if (copy < 0)
+		return skip(fd, fd, "descriptors");
+	struct doorbell_message m = {.program_fd = fd, .unread = unread};
+	take_over(fd, copy);
+	real.close(fd);
+	linger_copy(copy, facts, &m);
 	return true;
 }
 
@@ -340,42 +425,54 @@ bool linger_holds(int fd)
 	return fdstate_get(fd, &facts) && facts.origin == FD_LINGERING && fdstate_still_same(fd);
 }
 
-/* Is the socket open in another process, made where no hook saw it (see process.h)? Asked only
- * when a close is about to linger, and before anything is done to the socket or the epoll sets it
- * shares with them. */
-static bool held_elsewhere(uint32_t inode)
-{
-	return process_is_unseen_child() || process_descendant_holds(inode);
-}
-
 bool linger_close(int fd)
 {
 	struct fd_facts facts;
 	int unread;
-	/* Never on a socket another descriptor or process may still use: shutdown() would cut it for
-	 * them, and their copy keeps the socket open anyway. */
-	if (!fdstate_get(fd, &facts) || facts.shared || facts.read_eof ||
-	    (facts.origin != FD_CONNECTED && facts.origin != FD_ACCEPTED))
+	if (!may_linger(fd, &facts))
 		return false;
 	int saved = errno;
-	bool taken = false;
-	/* The kernel's view first: most closes lose nothing and end here, after two system calls. The
-	 * identity check comes after it: on a stale entry's number, those two asked about the socket
-	 * being closed all the same. */
-	if (close_would_lose(fd, &facts, &unread) && fdstate_still_same(fd) && config_ports_cover(fd) &&
-	    !linger_option_set(fd)) {
-		if (config.linger != MODE_ON) {
-			if (unread > 0)
-				LOG_EVENT(EV_LINGER_OBSERVED, fd, FIELD_NUM("unread", unread));
-		} else if (fdstate_writing(fd, facts.generation)) /* looked at again after the close, see hand_over() */
-			skip(fd, "writing");
-		else if (held_elsewhere(facts.inode))
-			skip(fd, "shared");
-		else
-			taken = hand_over(fd, &facts, unread);
-	}
+	bool taken = worth_lingering(fd, fd, &facts, &unread) && hand_over(fd, &facts, unread);
 	errno = saved;
 	return taken;
+}
+
+/* The socket stays open on the library's copy across the program's call, which cannot then send RST
+ * or discard anything; the copy's close is then what close() would have been. The decision comes
+ * after the call: fclose() writes out what its buffer holds before it closes. */
+int linger_drop(int fd, int (*release)(void *), void *call)
+{
+	struct fd_facts facts;
+	if (!may_linger(fd, &facts) || !fdstate_still_same(fd))
+		return release(call);
+	int saved = errno;
+	/* Only while fd names the socket can the program's epoll sets be made to forget it. A socket that
+	 * then gets a plain close loses its registrations all the same, as it closes. */
+	bool epoll_clear = config.linger != MODE_ON || epollset_remove_everywhere(fd);
+	int copy = private_copy(fd);
+	if (copy < 0) {
+		errno = saved;
+		return release(call);
+	}
+	take_over(fd, copy);
+	errno = saved;
+	int rc = release(call);
+	saved = errno;
+	struct doorbell_message m = {.program_fd = fd};
+	const char *unready = NULL;
+	if (inode_of(fd) == facts.inode) { /* the call failed, and the program still holds its socket */
+		fdstate_move(copy, fd);
+		fdstate_set_origin(fd, facts.origin);
+		real.close(copy);
+	} else if (!worth_lingering(copy, fd, &facts, &m.unread))
+		close_plainly(copy);
+	else if ((unready = !epoll_clear ? "epoll_instances" : drain_unready())) {
+		skip(copy, fd, unready);
+		close_plainly(copy);
+	} else
+		linger_copy(copy, &facts, &m);
+	errno = saved;
+	return rc;
 }
 
 /* --- the drain thread's side --- */
@@ -403,6 +500,8 @@ static void finish(struct lingering *l, enum log_event event, const char *key, c
 	release(l);
 }
 
+static void drain(struct lingering *l);
+
 static void watch(uint32_t slot, const struct doorbell_message *m)
 {
 	if (slot >= capacity)
@@ -413,7 +512,10 @@ static void watch(uint32_t slot, const struct doorbell_message *m)
 		return;
 	l->watched = true;
 	l->program_fd = m->program_fd;
-	l->addresses = m->addresses;
+	/* Read here, not in the program's close(): two system calls less there. The connection is up
+	 * until this thread shuts it down; the peer may be gone by the time the linger ends. */
+	if (log_enabled())
+		socket_addresses_read(fd_of(socket), &l->addresses);
 	l->start_ms = l->last_data_ms = fdstate_now_ms();
 	l->bytes = 0;
 	struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP, .data.u32 = slot};
@@ -421,16 +523,15 @@ static void watch(uint32_t slot, const struct doorbell_message *m)
 		release(l);
 		return;
 	}
-	/* The peer gets everything we wrote, then FIN. Failing, the connection was reset meanwhile. */
-	if (real.shutdown(fd_of(socket), SHUT_WR) != 0) {
-		finish(l, EV_LINGER_DRAINED, "end", "reset");
-		return;
-	}
-	if (real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_ADD, fd_of(socket), &e) != 0) {
-		finish(l, EV_LINGER_DRAINED, "end", "error");
-		return;
-	}
 	LOG_EVENT_AT(EV_LINGER_STARTED, m->program_fd, &l->addresses, FIELD_NUM("unread", m->unread));
+	/* The peer gets everything we wrote, then FIN. Failing, the connection has ended meanwhile (the
+	 * program had sent its FIN, and the peer's came back; or a reset): what is left to read says how. */
+	if (real.shutdown(fd_of(socket), SHUT_WR) != 0) {
+		drain(l);
+		return;
+	}
+	if (real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_ADD, fd_of(socket), &e) != 0)
+		finish(l, EV_LINGER_DRAINED, "end", "error");
 }
 
 static void answer_doorbell(void)
@@ -450,11 +551,8 @@ static void watch_missed(void)
 		return;
 	for (unsigned int i = 0; i < LOAD(high_water); i++) {
 		struct doorbell_message lost = {.slot = i, .program_fd = -1};
-		if (LOAD(slots[i].socket) && !slots[i].watched) {
-			if (log_enabled())
-				socket_addresses_read(fd_of(LOAD(slots[i].socket)), &lost.addresses);
+		if (LOAD(slots[i].socket) && !slots[i].watched)
 			watch(i, &lost);
-		}
 	}
 }
 

@@ -39,6 +39,12 @@ void linger_prepare(void);
  * mode, after a log line if that close will send RST). */
 bool linger_close(int fd);
 
+/* For a call other than close() that takes the program's last descriptor of a socket away: dup2() or
+ * dup3() over it, fclose() or freopen() of a FILE made on it. release(call) makes the call; if fd is
+ * a watched socket, its close then lingers, or logs, just as close(fd) would have. Returns what
+ * release returned, errno as it left it; fd is as the call left it (free, or another file's). */
+int linger_drop(int fd, int (*release)(void *call), void *call);
+
 /* Is fd one of the library's lingering copies? Then the program never opened that number, and its
  * close() or dup() gets EBADF, as on an unused number (daemonisers close every number at start). */
 bool linger_holds(int fd);

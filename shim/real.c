@@ -157,5 +157,29 @@ void real_resolve(void)
 	SWAP_IN(posix_spawnp);
 	SWAP_IN(system);
 	SWAP_IN(popen);
+	SWAP_IN(fclose);
+	SWAP_IN(freopen);
+#ifdef __GLIBC__
+	SWAP_IN(freopen64);
+#endif
+	SWAP_IN(fflush);
+	SWAP_IN(fwrite);
+	SWAP_IN(fputs);
+	SWAP_IN(fputc);
+	SWAP_IN(putc);
+	SWAP_IN(puts);
+	SWAP_IN(putchar);
+	SWAP_IN(vfprintf);
+	SWAP_IN(vdprintf);
+#ifdef __GLIBC__
+	SWAP_IN(__vfprintf_chk);
+	SWAP_IN(__vdprintf_chk);
+	SWAP_IN(fflush_unlocked);
+	SWAP_IN(fwrite_unlocked);
+	SWAP_IN(fputs_unlocked);
+	SWAP_IN(fputc_unlocked);
+	SWAP_IN(putc_unlocked);
+	SWAP_IN(putchar_unlocked);
+#endif
 	SWAP_IN(vfork);
 }

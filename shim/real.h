@@ -5,6 +5,7 @@
  * real_resolve() then swaps in the next definitions (libc's, or another preloaded library's). */
 #pragma once
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/sendfile.h>
@@ -65,6 +66,31 @@ struct real_libc {
 			    const posix_spawnattr_t *, char *const[], char *const[]);
 	int (*system)(const char *);
 	FILE *(*popen)(const char *, const char *);
+	int (*fclose)(FILE *);
+	FILE *(*freopen)(const char *, const char *, FILE *);
+#ifdef __GLIBC__ /* musl's stdio.h makes freopen64 a macro for freopen */
+	FILE *(*freopen64)(const char *, const char *, FILE *);
+#endif
+	/* stdio output (hooks_stdio.c) */
+	int (*fflush)(FILE *);
+	size_t (*fwrite)(const void *, size_t, size_t, FILE *);
+	int (*fputs)(const char *, FILE *);
+	int (*fputc)(int, FILE *);
+	int (*putc)(int, FILE *);
+	int (*puts)(const char *);
+	int (*putchar)(int);
+	int (*vfprintf)(FILE *, const char *, va_list);
+	int (*vdprintf)(int, const char *, va_list);
+#ifdef __GLIBC__
+	int (*__vfprintf_chk)(FILE *, int, const char *, va_list);
+	int (*__vdprintf_chk)(int, int, const char *, va_list);
+	int (*fflush_unlocked)(FILE *);
+	size_t (*fwrite_unlocked)(const void *, size_t, size_t, FILE *);
+	int (*fputs_unlocked)(const char *, FILE *);
+	int (*fputc_unlocked)(int, FILE *);
+	int (*putc_unlocked)(int, FILE *);
+	int (*putchar_unlocked)(int);
+#endif
 	pid_t (*vfork)(void); /* called only by vfork.c's trampoline, which jumps to it */
 };
 

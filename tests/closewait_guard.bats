@@ -143,10 +143,13 @@ seed_scenario() {
 	[ ! -s "$BATS_TEST_TMPDIR/stderr" ]
 }
 
-@test "once the program has read EOF itself, its writes are its own business" {
+# EOF says only that the peer stopped sending, not that it still reads: the quiet before the FIN tells.
+@test "a program that read the idle close's EOF itself still has its next write refused, not lost" {
+	run probe -e
+	[ "${lines[0]}" = "write1 rc=5 errno=0 sigpipe=0" ]   # accepted, and lost
 	run probe_with -e
-	[ "${lines[0]}" = "write1 rc=5 errno=0 sigpipe=0" ]
-	[ ! -s "$BATS_TEST_TMPDIR/stderr" ]
+	[ "${lines[0]}" = "write1 rc=-1 errno=EPIPE sigpipe=1" ]
+	grep -q 'closewait blocked fd=[0-9]* .* bytes=5 ' "$BATS_TEST_TMPDIR/stderr"
 }
 
 @test "shutting down reading through a dup of the socket is not mistaken for the peer's FIN" {
@@ -210,6 +213,30 @@ print(c.send(b""))'
 	[ "$output" = "client got 100000 bytes" ]              # and with the default policy
 	TCPRARE_CLOSEWAIT_SCOPE=all run with_tcprare "$PROGS/halfclose_pair"
 	[ "$output" = "client got 100000 bytes" ]              # the FIN came with the request
+}
+
+# A slow uploader pauses (longer than the idle threshold) before its last part and its FIN; the
+# server reads to EOF, then answers. Quiet before the FIN, as before an idle close: but a server that
+# read its client's EOF is answering a half-close, and is never refused.
+@test "a server under tcprare with SCOPE=all answers a slow uploader that paused before half-closing in full" {
+	TCPRARE_CLOSEWAIT_SCOPE=all run with_tcprare python3 -c '
+import socket, threading, time
+listener = socket.create_server(("127.0.0.1", 0))
+def serve():
+    s = listener.accept()[0]
+    while s.recv(65536):
+        pass
+    s.sendall(bytes(100000))
+    s.close()
+threading.Thread(target=serve).start()
+c = socket.create_connection(listener.getsockname())
+c.sendall(b"part 1"); time.sleep(0.5); c.sendall(b"part 2"); time.sleep(0.5)
+c.shutdown(socket.SHUT_WR)
+got = 0
+while chunk := c.recv(65536):
+    got += len(chunk)
+print("client got", got)'
+	[ "$output" = "client got 100000" ]
 }
 
 # halfclose_response CLIENT...: a server under tcprare (default policy) answers one half-closing
@@ -295,4 +322,74 @@ print(sent)' "$1"
 	[ "$output" -eq 1 ]
 	run real_client_losses python_oneway "$PRELOAD"
 	[ "$output" -eq 0 ]
+}
+
+# The client reads the server's EOF (the idle close) before its second message, as a program on a
+# half-open socket does (Node's allowHalfOpen), and writes on.
+python_reads_eof() {
+	python3 -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+sent = 0
+for i in (1, 2, 3):
+    try:
+        s.sendall(b"msg %d\n" % i)
+        sent += 1
+    except OSError:
+        break
+    if i == 1:
+        s.recv(100)  # the server never answers: this returns EOF at its idle close
+    time.sleep(0.5)
+print(sent)' "$1"
+}
+
+@test "a python client that reads the idle close's EOF and writes on loses a message without tcprare and none with it" {
+	run real_client_losses python_reads_eof ""
+	[ "$output" -eq 1 ]
+	run real_client_losses python_reads_eof "$PRELOAD"
+	[ "$output" -eq 0 ]
+}
+
+# netcat-openbsd reads the FIN, shuts down reading and writes its next line from stdin. It exits 0
+# either way; what differs is whether it was told: observe mode logs the write it lost.
+@test "netcat, which reads the server's FIN and writes on, loses the next line without tcprare and is refused it with it" {
+	local out=$BATS_TEST_TMPDIR/server.out port mode server
+	for mode in observe on; do
+		: >"$out"
+		"$EXAMPLES/idle_server" -t 300 -d 3000 >"$out" 3>&- &
+		server=$!
+		track "$server"
+		for _ in $(seq 100); do port=$(awk '/^port/ {print $2}' "$out"); [ -n "$port" ] && break; sleep 0.05; done
+		(echo msg 1; sleep 1; echo msg 2; sleep 0.5; echo msg 3) |
+			TCPRARE_CLOSEWAIT=$mode with_tcprare timeout 10 nc 127.0.0.1 "$port" 2>"$BATS_TEST_TMPDIR/nc.$mode" || true
+		wait "$server"                                       # it prints what it received as it exits
+		[ "$(grep '^received' "$out")" = "received msg 1" ]
+	done
+	grep -q 'closewait observed fd=[0-9]* .* bytes=6 ' "$BATS_TEST_TMPDIR/nc.observe"
+	grep -q 'closewait blocked fd=[0-9]* .* bytes=6 ' "$BATS_TEST_TMPDIR/nc.on"
+}
+
+# A socket adopted at start (inherited across exec) or received has no write history here: its first
+# write is looked at, and the connection's own quiet before the FIN decides. The library's clock used
+# to start at the adoption, so a write in the program's first moments was never checked.
+@test "with SCOPE=all, a connection inherited across exec is guarded from its first write" {
+	inherited_write() {
+		"$@" python3 -c '
+import socket, subprocess, sys, time
+l = socket.create_server(("127.0.0.1", 0))
+c = socket.create_connection(l.getsockname())
+s = l.accept()[0]
+c.sendall(b"hello"); s.recv(100)
+time.sleep(0.4)  # an idle connection: quiet for longer than the threshold
+s.close()        # the server closes it
+time.sleep(0.1)
+child = "import errno, os, sys\ntry:\n os.write(int(sys.argv[1]), b\"msg\"); print(\"written\")\n" \
+        "except OSError as e:\n print(errno.errorcode[e.errno])"
+subprocess.run([sys.executable, "-c", child, str(c.fileno())], pass_fds=[c.fileno()])' 2>"$BATS_TEST_TMPDIR/stderr"
+	}
+	TCPRARE_CLOSEWAIT_SCOPE=all run inherited_write
+	[ "$output" = written ]                       # and lost
+	TCPRARE_CLOSEWAIT_SCOPE=all run inherited_write with_tcprare
+	[ "$output" = EPIPE ]
+	grep -q 'closewait blocked fd=[0-9]* .* bytes=3 ' "$BATS_TEST_TMPDIR/stderr"
 }

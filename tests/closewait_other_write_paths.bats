@@ -58,6 +58,14 @@ lost_then_refused() {
 	grep -q 'closewait blocked .* bytes=11 ' "$BATS_TEST_TMPDIR/stderr" # six buffered bytes and the line
 }
 
+@test "fclose() of a stream whose buffered bytes would go into an idle-closed connection fails with EPIPE and SIGPIPE" {
+	run probe -B -m fclose
+	[ "${lines[0]}" = "write1 rc=0 errno=0 sigpipe=0" ] # the flush went into the closed connection
+	run probe_with -B -m fclose
+	[ "${lines[0]}" = "write1 rc=-1 errno=EPIPE sigpipe=1" ]
+	grep -q 'closewait blocked .* bytes=6 ' "$BATS_TEST_TMPDIR/stderr"
+}
+
 @test "dprintf and vdprintf after an idle close fail with EPIPE and SIGPIPE instead of being lost" {
 	lost_then_refused "" dprintf vdprintf
 }

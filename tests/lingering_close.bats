@@ -1,10 +1,11 @@
 #!/usr/bin/env bats
 # Lingering close: close() with the peer's input unread (or still arriving) makes the kernel send RST,
-# and the part of the answer the peer has not yet received is thrown away. With TCPRARE_LINGER=on the
+# and the part of the answer the peer has not yet received is thrown away. With tcprare (by default) the
 # close becomes shutdown, drain in the background, close. Each test shows the program without the
 # library first; the tests of sockets that must NOT linger show that nothing changes.
 
 load helpers
+load lib/early_answer
 
 # These tests read the linger log lines alone; the listen backlog's own are pinned in listen_backlog.bats.
 export TCPRARE_BACKLOG=off
@@ -21,51 +22,13 @@ probe() { "$PROGS/linger_probe" "$@" 2>"$BATS_TEST_TMPDIR/stderr"; }
 probe_with() { with_tcprare "$PROGS/linger_probe" "$@" 2>"$BATS_TEST_TMPDIR/stderr"; }
 logged() { with_tcprare "$@" 2>"$BATS_TEST_TMPDIR/stderr"; } # run's output is stdout alone
 
-# serve PRELOAD [ARGS...]: early_answer_server in the background, detached from bats' fd 3, with
-# LD_PRELOAD=PRELOAD (empty: without the library) and the caller's TCPRARE_* settings. Sets $port and
-# $SERVER; its log goes to $BATS_TEST_TMPDIR/server.err.
-serve() {
-	local preload=$1 out=$BATS_TEST_TMPDIR/server.out
-	shift
-	: >"$out"
-	LD_PRELOAD=$preload "$EXAMPLES/early_answer_server" "$@" -d 20000 >"$out" 2>"$BATS_TEST_TMPDIR/server.err" 3>&- &
-	SERVER=$!
-	port=
-	for _ in $(seq 100); do port=$(awk '/^port/ {print $2}' "$out"); [ -n "$port" ] && break; sleep 0.05; done
-	[ -n "$port" ]
-}
-
-stop_server() {
-	[ -z "${SERVER:-}" ] || { kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null; } || true
-	SERVER=
-}
-
-# wait_for_log PATTERN: until the server's log has a line matching the extended regex (at most 5 s).
-# The drain thread writes its lines after the program's close() has returned.
-wait_for_log() {
-	for _ in $(seq 100); do
-		grep -Eq "$1" "$BATS_TEST_TMPDIR/server.err" && return 0
-		sleep 0.05
-	done
-	echo "no line matching '$1' in:" >&2
-	cat "$BATS_TEST_TMPDIR/server.err" >&2
-	return 1
-}
-
-# cut_short: upload_client's $status and $output when the answer was cut off by the server's RST.
-cut_short() {
-	[ "$status" -eq 1 ] || return 1
-	[[ "$output" =~ ^expected=1048576\ received=([0-9]+)\ error=ECONNRESET$ ]] || return 1
-	[ "${BASH_REMATCH[1]}" -lt 1048576 ]
-}
-
-@test "a server that answers early and closes cuts its answer short without tcprare, and delivers it whole with TCPRARE_LINGER=on" {
+@test "a server that answers early and closes cuts its answer short without tcprare, and delivers it whole with tcprare at its default settings" {
 	serve ""
 	run "$EXAMPLES/upload_client" "$port"
 	cut_short                                          # the loss: RST, and the rest of the answer is gone
 	stop_server
 
-	TCPRARE_LINGER=on serve "$PRELOAD"
+	serve "$PRELOAD"
 	run "$EXAMPLES/upload_client" "$port"
 	[ "$status" -eq 0 ]
 	[ "$output" = "expected=1048576 received=1048576 error=none" ]
@@ -77,13 +40,13 @@ cut_short() {
 		"$BATS_TEST_TMPDIR/server.err"
 }
 
-@test "over IPv6 too, the early answer is cut short without tcprare and delivered whole with TCPRARE_LINGER=on" {
+@test "over IPv6 too, the early answer is cut short without tcprare and delivered whole with tcprare" {
 	serve "" -6
 	run "$EXAMPLES/upload_client" -6 "$port"
 	cut_short
 	stop_server
 
-	TCPRARE_LINGER=on serve "$PRELOAD" -6
+	serve "$PRELOAD" -6
 	run "$EXAMPLES/upload_client" -6 "$port"
 	[ "$status" -eq 0 ]
 	[ "$output" = "expected=1048576 received=1048576 error=none" ]
@@ -99,7 +62,7 @@ cut_short() {
 @test "a lingering close() returns 0 at once, frees the number, and the still-connected peer gets a FIN instead of RST" {
 	run probe plain
 	[ "$output" = "$(printf 'close rc=0 errno=0\nsame_number=1\npeer got=1000 end=ECONNRESET')" ]
-	TCPRARE_LINGER=on run probe_with plain
+	run probe_with plain
 	[ "$status" -eq 0 ]
 	[ "$output" = "$(printf 'close rc=0 errno=0\nsame_number=1\npeer got=1000 end=eof')" ]
 	grep -Eq 'linger started fd=[0-9]+ local=127\.0\.0\.1:[0-9]+ peer=127\.0\.0\.1:[0-9]+ unread=5000$' "$BATS_TEST_TMPDIR/stderr"
@@ -110,7 +73,7 @@ cut_short() {
 	expected=$(printf 'close rc=0 errno=0\ndup sent=ok\ndup received=5004\npeer got=0 end=eof')
 	run probe dup
 	[ "$output" = "$expected" ]
-	TCPRARE_LINGER=on run probe_with dup
+	run probe_with dup
 	[ "$output" = "$expected" ]
 	! grep -q 'linger' "$BATS_TEST_TMPDIR/stderr"       # a shared socket never lingers
 }
@@ -126,7 +89,7 @@ cut_short() {
 	[ "$output" = "expected=1048576 received=1048576 error=none" ]
 	stop_server
 
-	TCPRARE_LINGER=on serve "$PRELOAD" -f
+	serve "$PRELOAD" -f
 	run "$EXAMPLES/upload_client" -u 10 "$port"
 	[ "$status" -eq 0 ]
 	[ "$output" = "expected=1048576 received=1048576 error=none" ]
@@ -139,12 +102,12 @@ cut_short() {
 # itself (the child's descriptors in /proc). Either way it is a plain one, and the child answers on.
 # With tcprare 0.1.0 the parent's close drained the child's request and shut the socket down: only
 # the 6-byte greeting arrived.
-@test "a fork-per-connection server whose child is made without fork handlers answers whole with lingering on" {
+@test "a fork-per-connection server whose child is made without fork handlers answers whole" {
 	local maker
 	for maker in _Fork clone sys_fork sys_clone sys_clone3; do
 		run --separate-stderr "$PROGS/linger_sharing" "$maker" # AddressSanitizer has words for clone()
 		[ "$output" = "$(printf 'client got=1048582 end=eof\nchild write=ok')" ]
-		TCPRARE_LINGER=on run logged "$PROGS/linger_sharing" "$maker"
+		run logged "$PROGS/linger_sharing" "$maker"
 		[ "$output" = "$(printf 'client got=1048582 end=eof\nchild write=ok')" ]
 		[[ $maker != sys_* ]] || grep -q 'linger skipped .* reason=shared$' "$BATS_TEST_TMPDIR/stderr"
 		[ "$(grep -c 'linger started' "$BATS_TEST_TMPDIR/stderr")" -eq 0 ]
@@ -155,7 +118,7 @@ cut_short() {
 @test "a server with a child of its own still lingers on the connections the child does not hold" {
 	run "$PROGS/linger_sharing" bystander
 	[ "${lines[1]}" = "client got=100000 end=ECONNRESET" ]
-	TCPRARE_LINGER=on run logged "$PROGS/linger_sharing" bystander
+	run logged "$PROGS/linger_sharing" bystander
 	[ "${lines[1]}" = "client got=100000 end=eof" ]
 	grep -q 'linger started' "$BATS_TEST_TMPDIR/stderr"
 }
@@ -163,10 +126,10 @@ cut_short() {
 # Linux keeps a socket open while a write that started before its close() is in the kernel: the
 # peer gets all of it. A lingering close's shutdown() would cut that write short (the landed code
 # delivered about 4 of the 8 MiB, then EOF); the library sees the write and closes plainly.
-@test "a close while another thread is still writing lets that write finish whole with lingering on" {
+@test "a close while another thread is still writing lets that write finish whole" {
 	run "$PROGS/linger_sharing" writer
 	[ "$output" = "$(printf 'client got=8388608 end=eof\nwriter wrote=8388608')" ]
-	TCPRARE_LINGER=on run logged "$PROGS/linger_sharing" writer
+	run logged "$PROGS/linger_sharing" writer
 	[ "$output" = "$(printf 'client got=8388608 end=eof\nwriter wrote=8388608')" ]
 	grep -q 'linger skipped .* reason=writing$' "$BATS_TEST_TMPDIR/stderr"
 }
@@ -178,7 +141,7 @@ cut_short() {
 @test "a write ended by pthread_cancel keeps no later socket of its number from lingering" {
 	run "$PROGS/linger_sharing" cancelled
 	[ "${lines[3]}" = "client got=6 end=ECONNRESET" ]
-	TCPRARE_LINGER=on run logged "$PROGS/linger_sharing" cancelled
+	run logged "$PROGS/linger_sharing" cancelled
 	[ "${lines[1]}" = "writer cancelled" ]
 	[ "${lines[2]}" = "same_number=1" ]
 	[ "${lines[3]}" = "client got=6 end=eof" ]
@@ -188,7 +151,7 @@ cut_short() {
 @test "a close the program made abortive with SO_LINGER {1, 0} still sends RST" {
 	run probe nolinger
 	[ "${lines[2]}" = "peer got=1000 end=ECONNRESET" ]
-	TCPRARE_LINGER=on run probe_with nolinger
+	run probe_with nolinger
 	[ "$output" = "$(printf 'close rc=0 errno=0\nsame_number=1\npeer got=1000 end=ECONNRESET')" ]
 	! grep -q 'linger' "$BATS_TEST_TMPDIR/stderr"
 }
@@ -202,7 +165,7 @@ cut_short() {
 	[ "${lines[0]}" = "closed=4" ]
 	local base=${lines[1]#base=}
 	[ "${lines[2]}" = "after_close=$base" ]
-	TCPRARE_LINGER=on TCPRARE_LINGER_IDLE_MS=1000 run logged "$PROGS/linger_silent" -n 4
+	TCPRARE_LINGER_IDLE_MS=1000 run logged "$PROGS/linger_silent" -n 4
 	[ "${lines[0]}" = "closed=4" ]
 	base=${lines[1]#base=}
 	[ "${lines[2]}" = "after_close=$((base + 4))" ]     # the program's numbers are free, the sockets linger
@@ -216,7 +179,7 @@ cut_short() {
 	run "$PROGS/linger_silent" -n 4 -t
 	local base=${lines[1]#base=}
 	[ "${lines[2]}" = "after_close=$base" ]
-	TCPRARE_CLOSEWAIT=off TCPRARE_LINGER=on TCPRARE_LINGER_MS=1000 \
+	TCPRARE_CLOSEWAIT=off TCPRARE_LINGER_MS=1000 \
 		run logged "$PROGS/linger_silent" -n 4 -t
 	[ "${lines[0]}" = "closed=4" ]
 	base=${lines[1]#base=}
@@ -233,7 +196,7 @@ cut_short() {
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "closed=1000 failed=0" ]
 	[ "${lines[1]}" = "eof=0 reset=1000 other=0 answer_bytes=1000000" ]
-	TCPRARE_LINGER=on TCPRARE_SUMMARY=on run logged "$PROGS/linger_many"
+	TCPRARE_SUMMARY=on run logged "$PROGS/linger_many"
 	[ "$status" -eq 0 ]
 	[ "$output" = "$(printf 'closed=1000 failed=0\neof=1000 reset=0 other=0 answer_bytes=1000000\nsockets_left=0')" ]
 	grep -Eq ' summary .* linger_started=1000 linger_drained=1000 linger_timeout=0 linger_observed=0 linger_skipped=0( |$)' \
@@ -245,7 +208,7 @@ cut_short() {
 	run "$PROGS/linger_many" -k -n 300                     # -k: keep the limit
 	[ "$status" -eq 0 ]
 	[ "${lines[1]}" = "eof=0 reset=300 other=0 answer_bytes=300000" ]
-	TCPRARE_LINGER=on TCPRARE_SUMMARY=on run logged "$PROGS/linger_many" -k -n 300
+	TCPRARE_SUMMARY=on run logged "$PROGS/linger_many" -k -n 300
 	[ "$status" -eq 0 ]
 	[ "${lines[1]}" = "eof=256 reset=44 other=0 answer_bytes=300000" ]   # 1024 / 4 lingered at once
 	grep -Eq ' summary .* linger_started=256 linger_drained=256 linger_timeout=0 linger_observed=0 linger_skipped=44( |$)' \
@@ -255,12 +218,12 @@ cut_short() {
 
 @test "TCPRARE_LINGER_MAX sets how many sockets linger at once, above a quarter of RLIMIT_NOFILE or below it" {
 	ulimit -Sn 1024 2>/dev/null || skip "cannot set RLIMIT_NOFILE to 1024"
-	TCPRARE_LINGER=on TCPRARE_LINGER_MAX=300 TCPRARE_SUMMARY=on run logged "$PROGS/linger_many" -k -n 300
+	TCPRARE_LINGER_MAX=300 TCPRARE_SUMMARY=on run logged "$PROGS/linger_many" -k -n 300
 	[ "$status" -eq 0 ]
 	[ "${lines[1]}" = "eof=300 reset=0 other=0 answer_bytes=300000" ]   # more than the 256 of the default
 	grep -Eq ' summary .* linger_started=300 linger_drained=300 linger_timeout=0 linger_observed=0 linger_skipped=0( |$)' \
 		"$BATS_TEST_TMPDIR/stderr"
-	TCPRARE_LINGER=on TCPRARE_LINGER_MAX=100 TCPRARE_SUMMARY=on run logged "$PROGS/linger_many" -k -n 300
+	TCPRARE_LINGER_MAX=100 TCPRARE_SUMMARY=on run logged "$PROGS/linger_many" -k -n 300
 	[ "$status" -eq 0 ]
 	[ "${lines[1]}" = "eof=100 reset=200 other=0 answer_bytes=300000" ]
 	grep -Eq ' summary .* linger_started=100 linger_drained=100 linger_timeout=0 linger_observed=0 linger_skipped=200( |$)' \
@@ -288,7 +251,7 @@ cut_short() {
 @test "a child forked while sockets linger holds none of them, lingers on its own, and exits" {
 	run "$PROGS/linger_fork"
 	[ "$output" = "$(printf 'parent_hidden=0\nchild_hidden=0\nchild_peer=ECONNRESET\nchild_exit=0')" ]
-	TCPRARE_LINGER=on run logged "$PROGS/linger_fork"
+	run logged "$PROGS/linger_fork"
 	[ "$status" -eq 0 ]
 	[ "$output" = "$(printf 'parent_hidden=3\nchild_hidden=0\nchild_peer=eof\nchild_exit=0')" ]
 	# Three lingering closes in the parent, one in the child.
@@ -310,25 +273,12 @@ cut_short() {
 	[ ! -s "$BATS_TEST_TMPDIR/server.err" ]
 }
 
-@test "lingering is on by default: without any setting the early answer arrives whole" {
-	serve ""
-	run "$EXAMPLES/upload_client" "$port"
-	cut_short
-	stop_server
-
-	serve "$PRELOAD"
-	run "$EXAMPLES/upload_client" "$port"
-	[ "$status" -eq 0 ]
-	[ "$output" = "expected=1048576 received=1048576 error=none" ]
-	wait_for_log 'linger drained '
-}
-
 @test "a socket the program shut down and read to EOF itself, as Apache lingers, gets a plain close" {
 	local expected
 	expected=$(printf 'peer got=1000 end=eof\nserver drained=5000 eof=1')
 	run probe drained
 	[ "$output" = "$expected" ]
-	TCPRARE_LINGER=on run probe_with drained
+	run probe_with drained
 	[ "$output" = "$expected" ]
 	! grep -q 'linger' "$BATS_TEST_TMPDIR/stderr"
 }
@@ -361,7 +311,7 @@ print(" ".join(fates))' 2>"$BATS_TEST_TMPDIR/stderr"
 @test "a server's close of a connection idle for a second is a plain one, so the client's later writes fail instead of vanishing into a drain" {
 	run idle_close
 	[ "$output" = "sent EPIPE EPIPE" ]     # the first is lost, the peer's RST fails the rest
-	TCPRARE_LINGER=on run idle_close with_tcprare
+	run idle_close with_tcprare
 	[ "$output" = "sent EPIPE EPIPE" ]     # a linger would have read and dropped all three
 	! grep -q 'linger' "$BATS_TEST_TMPDIR/stderr"
 }
@@ -372,7 +322,7 @@ print(" ".join(fates))' 2>"$BATS_TEST_TMPDIR/stderr"
 	run idle_close unread
 	local without=$output
 	[[ "$without" =~ ^(ECONNRESET|EPIPE) ]]
-	TCPRARE_LINGER=on run idle_close unread with_tcprare
+	run idle_close unread with_tcprare
 	[ "$output" = "$without" ]
 	[ "$(grep -c 'linger started' "$BATS_TEST_TMPDIR/stderr")" -eq 0 ]
 }

@@ -8,6 +8,13 @@
                          zero bytes; prints "port N" first.
   upload URL FILE        POSTs FILE to URL as urllib does (the whole body, then the answer); prints
                          "status CODE BYTES" or "error NAME: MESSAGE".
+  get PORT PATH [body N | pipelined]
+                         asks an HTTP/1.0 server for PATH, with a body of N zero bytes it does not
+                         expect, or twice on one connection, the second request sent 20 ms after the
+                         first without waiting for the answer (pipelining); reads what comes at about
+                         6 MB/s through a 64 KB receive buffer, so that most of a large answer still
+                         waits in the server's send queue when it closes; prints "got BYTES
+                         end=eof|ECONNRESET|...".
   epoll_reuse raw|libc   closes a socket registered in an epoll instance, accepts another one that
                          takes its number, and prints which events that instance then reports:
                          "events: none" or "events: fd=N mask=M ...". raw: the instance is made and
@@ -15,6 +22,7 @@
                          sight of an LD_PRELOAD library; libc: with select.epoll, through libc.
 """
 import ctypes
+import errno
 import http.server
 import os
 import select
@@ -67,6 +75,28 @@ def upload(url, path):
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
         print("error", type(reason).__name__ + ":", reason)
+
+
+def get(port, path, extra=None, size="0"):
+    request = f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n".encode()
+    body = bytes(int(size)) if extra == "body" else b""
+    request += f"Content-Length: {len(body)}\r\n\r\n".encode() if body else b"\r\n"
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # before connect: caps the window
+        s.settimeout(10)
+        s.connect(("127.0.0.1", int(port)))
+        s.sendall(request + body)
+        if extra == "pipelined":
+            time.sleep(0.02)
+            s.sendall(request)
+        got, end = 0, "eof"
+        try:
+            while chunk := s.recv(65536):
+                got += len(chunk)
+                time.sleep(0.01)  # a slow reader: the answer waits in the server's send queue
+        except OSError as e:
+            end = errno.errorcode.get(e.errno, str(e))
+        print("got", got, "end=" + end)
 
 
 # System call numbers: epoll_create1, epoll_ctl.
@@ -138,6 +168,8 @@ if __name__ == "__main__":
         forking_server(int(args[0]))
     elif command == "upload":
         upload(args[0], args[1])
+    elif command == "get":
+        get(*args)
     elif command == "epoll_reuse":
         epoll_reuse(args[0])
     else:

@@ -12,8 +12,8 @@
  * METHOD: write writev send sendto sendmsg sendmmsg sendfile splice dprintf vdprintf (default write),
  *   or through stdio on a stream fdopen(3)ed on the socket, each followed by fflush (their lines end in
  *   " ferror=0|1"): fprintf fputs fwrite fputc putc vfprintf fputs_unlocked fprintf_chk; fflush (the
- *   data put in with inlined putc_unlocked, no call); and on stdout, the socket dup2()ed onto it:
- *   printf puts putchar vprintf
+ *   data put in with inlined putc_unlocked, no call); fclose (with -B: what it left buffered; rc is
+ *   fclose's); and on stdout, the socket dup2()ed onto it: printf puts putchar vprintf
  * CONNECT: how the client connects: connect (the default); fastopen, sendto(MSG_FASTOPEN) with the
  *   greeting; eintr, a connect() interrupted by a signal, which the kernel then completes (the
  *   listener's queue is full until the signal: run with TCPRARE_BACKLOG=off)
@@ -99,6 +99,11 @@ static FILE *socket_stream(int fd)
 static ssize_t write_stdio(int fd, const char *data, size_t len)
 {
 	int failed = 0;
+	if (!strcmp(method, "fclose")) { /* what -B left in the buffer; the second time, nothing is open */
+		int rc = stream ? fclose(stream) : (errno = EBADF, EOF);
+		stream = NULL;
+		return rc == EOF ? -1 : 0;
+	}
 	socket_stream(fd);
 	if (!strcmp(method, "fprintf"))
 		failed = fprintf(stream, "%.*s", (int)len, data) < 0;
@@ -138,7 +143,7 @@ static ssize_t write_stdio(int fd, const char *data, size_t len)
 static int is_stdio(const char *m)
 {
 	return on_stdout(m) || !strncmp(m, "fp", 2) || !strncmp(m, "fw", 2) || !strncmp(m, "fflush", 6) ||
-	       !strcmp(m, "putc") || !strcmp(m, "vfprintf");
+	       !strcmp(m, "putc") || !strcmp(m, "vfprintf") || !strcmp(m, "fclose");
 }
 
 static ssize_t write_with(int fd, const char *data, size_t len)

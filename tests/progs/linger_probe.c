@@ -12,14 +12,26 @@
  *   nolinger  SO_LINGER {1, 0}, then close(server): the program asks for RST itself
  *   drained   the program lingers itself, as Apache does: shutdown(SHUT_WR), the client reads to EOF
  *             and closes, the server reads everything to EOF ("server drained=N eof=1"), then closes
+ * Other ways of giving up the server's only descriptor, each printing what the call returned, then
+ * what the client read as in plain:
+ *   dup2, dup3   /dev/null copied over it, the socket registered in an epoll set for input (which is
+ *                waiting): "dup2 rc=fd|N errno=E", then "epoll_events=N" (what the set still reports)
+ *   dup2bad      a dup2() from a closed number onto it, which fails and must change nothing: the
+ *                epoll set still reports it, it still answers ("dup2bad sent=ok"), then close()
+ *   fclose       4 more bytes through fdopen(), left in the FILE's buffer for fclose() to write:
+ *                "fclose rc=N errno=E", then "same_number=0|1" as in plain
+ *   fclose_epipe the program shut down its sending side first, so fclose()'s flush fails
+ *   freopen      4 more bytes through fdopen(), then freopen("/dev/null"): "freopen ok=0|1", fclose
  * Exits 0 when the scenario ran (whatever the client saw), 2 on a setup failure. alarm(10) bounds it. */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -128,7 +140,8 @@ int main(int argc, char **argv)
 			return 2;
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "usage: linger_probe [-6] [-u UNREAD] [-a ANSWER] plain|dup|nolinger|drained\n");
+		fprintf(stderr, "usage: linger_probe [-6] [-u UNREAD] [-a ANSWER] plain|dup|nolinger|drained|"
+				"dup2|dup3|dup2bad|fclose|fclose_epipe|freopen\n");
 		return 2;
 	}
 	const char *scenario = argv[optind];
@@ -192,6 +205,45 @@ int main(int argc, char **argv)
 		size_t drained = read_to_end(server, &end);
 		printf("server drained=%zu eof=%d\n", drained, !strcmp(end, "eof"));
 		close(server);
+	} else if (!strcmp(scenario, "dup2") || !strcmp(scenario, "dup3") || !strcmp(scenario, "dup2bad")) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC), ep = epoll_create1(EPOLL_CLOEXEC);
+		struct epoll_event e = {.events = EPOLLIN, .data.fd = server};
+		if (null < 0 || ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, server, &e) != 0)
+			die("epoll");
+		int from = !strcmp(scenario, "dup2bad") ? null + 100 : null; /* a number nothing has */
+		errno = 0;
+		int rc = !strcmp(scenario, "dup3") ? dup3(from, server, O_CLOEXEC) : dup2(from, server);
+		char rc_text[16];
+		snprintf(rc_text, sizeof(rc_text), "%d", rc);
+		printf("%s rc=%s errno=%s\n", scenario, rc == server ? "fd" : rc_text, errno_name(errno));
+		printf("epoll_events=%d\n", epoll_wait(ep, &e, 1, 0));
+		if (rc < 0) {
+			send_all(server, 4, 'd');
+			printf("dup2bad sent=%s\n", read_exactly(client, answer + 4) == answer + 4 ? "ok" : "failed");
+		}
+		close(server);
+		close(null);
+		close(ep);
+		size_t got = read_to_end(client, &end);
+		printf("peer got=%zu end=%s\n", got, end);
+	} else if (!strcmp(scenario, "fclose") || !strcmp(scenario, "fclose_epipe") || !strcmp(scenario, "freopen")) {
+		if (!strcmp(scenario, "fclose_epipe") && shutdown(server, SHUT_WR) != 0)
+			die("shutdown");
+		FILE *f = fdopen(server, "w");
+		if (!f || fputs("tail", f) == EOF)
+			die("fdopen");
+		if (!strcmp(scenario, "freopen")) {
+			f = freopen("/dev/null", "w", f);
+			printf("freopen ok=%d\n", f != NULL);
+		}
+		errno = 0;
+		int rc = f ? fclose(f) : 0;
+		printf("fclose rc=%d errno=%s\n", rc, errno_name(errno));
+		int fresh = socket(addr->sa_family, SOCK_STREAM, 0);
+		printf("same_number=%d\n", fresh == server);
+		close(fresh);
+		size_t got = read_to_end(client, &end);
+		printf("peer got=%zu end=%s\n", got, end);
 	} else {
 		fprintf(stderr, "linger_probe: unknown scenario %s\n", scenario);
 		return 2;
