@@ -96,6 +96,8 @@ static size_t bytes_of(const struct write_size *w)
 		total += iov_bytes(w->msg->msg_iov, w->msg->msg_iovlen);
 	for (unsigned int i = 0; w->msgs && i < w->nmsgs && i < UIO_MAXIOV; i++)
 		total += iov_bytes(w->msgs[i].msg_hdr.msg_iov, w->msgs[i].msg_hdr.msg_iovlen);
+	if (w->count)
+		total += w->count(w->what);
 	return total;
 }
 

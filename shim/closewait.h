@@ -18,6 +18,8 @@ struct write_size {
 	const struct msghdr *msg;   /* sendmsg */
 	const struct mmsghdr *msgs; /* sendmmsg */
 	unsigned int nmsgs;
+	size_t (*count)(const void *what); /* stdio, dprintf: counted only then, as a format must be run */
+	const void *what;
 };
 
 /* Is this write on a tracked socket (its entry e) one the guard must look at? Records the write's
@@ -31,6 +33,16 @@ static inline bool closewait_due(struct fd_entry *e, struct write_note *note)
 	if (config.closewait == MODE_OFF)
 		return false;
 	fdstate_note_write(e, note);
+	return note->peer_closed || note->idle_ms >= config.closewait_idle_ms;
+}
+
+/* The same for a stdio call on a stream of the socket's, which may only fill the stream's buffer: it
+ * records no write (see fdstate_peek_write()). */
+static inline bool closewait_due_buffered(struct fd_entry *e, struct write_note *note)
+{
+	if (config.closewait == MODE_OFF)
+		return false;
+	fdstate_peek_write(e, note);
 	return note->peer_closed || note->idle_ms >= config.closewait_idle_ms;
 }
 

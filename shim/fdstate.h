@@ -71,6 +71,10 @@ struct write_note {
  * guard, which every write on a tracked socket calls. */
 struct fd_entry;
 static inline void fdstate_note_write(struct fd_entry *e, struct write_note *note);
+/* The same facts without recording a write: for a stdio call, which may only fill the stream's
+ * buffer. The clock of the last write must move only when bytes go to the kernel (the guard's
+ * shortcut for busy streams counts on it): such a caller records them with fdstate_note_write(). */
+static inline void fdstate_peek_write(struct fd_entry *e, struct write_note *note);
 
 /* A write on the tracked socket whose entry is e enters the kernel, which keeps the socket open until
  * it returns, even if another thread closes its number meanwhile. Counted until fdstate_write_ends(),
@@ -177,14 +181,24 @@ static inline bool fdstate_is_tracked(int fd)
 	return fdstate_entry(fd) != NULL;
 }
 
-static inline void fdstate_note_write(struct fd_entry *e, struct write_note *note)
+static inline void fdstate_write_facts(struct fd_entry *e, struct write_note *note, bool record)
 {
 	uint32_t now = fdstate_now_ms();
 	note->peer_closed = __atomic_load_n(&e->flags, __ATOMIC_RELAXED) & FLAG_PEER_CLOSED;
 	uint32_t last = __atomic_load_n(&e->last_write_ms, __ATOMIC_RELAXED);
-	if (last != now) /* a stream of writes within one tick leaves the cache line clean */
+	if (record && last != now) /* a stream of writes within one tick leaves the cache line clean */
 		__atomic_store_n(&e->last_write_ms, now, __ATOMIC_RELAXED);
 	note->idle_ms = now - last; /* huge if another thread wrote after our clock read: one look more */
+}
+
+static inline void fdstate_note_write(struct fd_entry *e, struct write_note *note)
+{
+	fdstate_write_facts(e, note, true);
+}
+
+static inline void fdstate_peek_write(struct fd_entry *e, struct write_note *note)
+{
+	fdstate_write_facts(e, note, false);
 }
 
 static inline struct write_token fdstate_write_starts(struct fd_entry *e)

@@ -4,6 +4,7 @@
 #include "backlog.h"
 #include "epollset.h"
 #include "fdstate.h"
+#include "hooks.h"
 #include "init.h"
 #include "linger.h"
 #include "ownfd.h"
@@ -55,11 +56,17 @@ INTERPOSED int connect(int fd, const_sockaddr_arg addr, socklen_t len)
 	if (in_vfork_child())
 		return real.connect(fd, addr, len);
 	int rc = real.connect(fd, addr, len);
-	if ((rc == 0 || errno == EINPROGRESS) && fdstate_is_tracked(fd)) {
-		fdstate_set_origin(fd, FD_CONNECTED);
-		linger_prepare();
-	}
+	if (rc == 0 || errno == EINPROGRESS || errno == EINTR)
+		hooks_note_connected(fd);
 	return rc;
+}
+
+void hooks_note_connected(int fd)
+{
+	if (!fdstate_is_tracked(fd))
+		return;
+	fdstate_set_origin(fd, FD_CONNECTED);
+	linger_prepare();
 }
 
 /* The listener's entry is not confirmed first: that fstat was a tenth of an accept's cost (redis,

@@ -2,12 +2,12 @@
  * lingering on are counted while in the kernel; reads note EOF, so that the guard knows when the
  * program itself has seen the peer finish. Any other descriptor costs one table lookup and a jump.
  * Nothing here allocates, locks or logs on the pass-through path, and errno is as libc left it. */
-#include "closewait.h"
 #include "fdstate.h"
-#include "linger.h"
+#include "hooks.h"
 #include "real.h"
 #include "vfork.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -127,25 +127,6 @@ INTERPOSED ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, in
 
 /* --- writes: each asks the guard, then writes --- */
 
-/* CALL on fd, a tracked TCP socket, unless the CLOSE_WAIT guard refuses it (then -1, errno EPIPE);
- * counted while it is in the kernel, for a lingering close in another thread (see
- * linger_write_starts). The rest are the fields of the write's struct write_size, for the guard's
- * log, built only when it looks. A vfork child's number may name another socket than the parent's,
- * and the table and the log are the parent's: it writes as without the library. */
-#define GUARDED_WRITE(fd, flags, call, ...)                                                           \
-	({                                                                                            \
-		__typeof__(call) result_ = -1;                                                        \
-		struct fd_entry *entry_ = in_vfork_child() ? NULL : fdstate_entry(fd);                \
-		struct write_note note_;                                                              \
-		if (!(entry_ && closewait_due(entry_, &note_) &&                                      \
-		      closewait_refuses((fd), note_, (flags), &(struct write_size){__VA_ARGS__}))) {  \
-			LINGER_COUNTED_WRITE struct write_token writing_ =                            \
-				entry_ ? linger_write_starts(entry_) : (struct write_token){NULL, 0}; \
-			result_ = (call);                                                             \
-		}                                                                                     \
-		result_;                                                                              \
-	})
-
 HOOK(ssize_t, write, (int fd, const void *buf, size_t n), (fd, buf, n), fd,
      GUARDED_WRITE(fd, 0, real.write(fd, buf, n), .len = n))
 
@@ -155,8 +136,18 @@ HOOK(ssize_t, writev, (int fd, const struct iovec *iov, int n), (fd, iov, n), fd
 HOOK(ssize_t, send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags), fd,
      GUARDED_WRITE(fd, flags, real.send(fd, buf, n, flags), .len = n))
 
+/* sendto() and sendmsg() with MSG_FASTOPEN connect an unconnected socket as they send (TCP Fast
+ * Open, as curl --tcp-fastopen does): afterwards it is a connection of ours, as after connect(). */
+static ssize_t note_fastopen(int fd, int flags, ssize_t sent)
+{
+	if ((flags & MSG_FASTOPEN) && (sent >= 0 || errno == EINPROGRESS) && !in_vfork_child())
+		hooks_note_connected(fd);
+	return sent;
+}
+
 HOOK(ssize_t, sendto, (int fd, const void *buf, size_t n, int flags, const_sockaddr_arg addr, socklen_t len),
-     (fd, buf, n, flags, addr, len), fd, GUARDED_WRITE(fd, flags, real.sendto(fd, buf, n, flags, addr, len), .len = n))
+     (fd, buf, n, flags, addr, len), fd,
+     note_fastopen(fd, flags, GUARDED_WRITE(fd, flags, real.sendto(fd, buf, n, flags, addr, len), .len = n)))
 
 HOOK(ssize_t, sendfile, (int out_fd, int in_fd, off_t *offset, size_t count), (out_fd, in_fd, offset, count), out_fd,
      GUARDED_WRITE(out_fd, 0, real.sendfile(out_fd, in_fd, offset, count), .len = count))
@@ -167,7 +158,7 @@ INTERPOSED ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	ssize_t sent = GUARDED_WRITE(fd, flags, real.sendmsg(fd, msg, flags), .msg = msg);
 	if (sent >= 0)
 		note_passed_fds(msg, false);
-	return sent;
+	return note_fastopen(fd, flags, sent);
 }
 
 INTERPOSED int sendmmsg(int fd, struct mmsghdr *msgs, unsigned int n, sendmmsg_flags flags)
@@ -186,3 +177,12 @@ INTERPOSED ssize_t sendfile64(int out_fd, int in_fd, off_t *offset, size_t count
 	return sendfile(out_fd, in_fd, offset, count);
 }
 #endif
+
+/* A proxy moves data from a pipe into a socket this way. Like sendfile() it raises SIGPIPE on a
+ * broken connection; reading a socket with it, it tells EOF and bulk as read() does. */
+INTERPOSED ssize_t splice(int in_fd, splice_off *in_off, int out_fd, splice_off *out_off, size_t len,
+			  unsigned int flags)
+{
+	return note_read(in_fd, GUARDED_WRITE(out_fd, 0, real.splice(in_fd, in_off, out_fd, out_off, len, flags), .len = len),
+			 len > 0, 0);
+}

@@ -36,6 +36,10 @@ static ssize_t sys_send(int fd, const void *b, size_t n, int f) { return sys_sen
 static ssize_t sys_sendmsg(int fd, const struct msghdr *m, int f) { return syscall(SYS_sendmsg, fd, m, f); }
 static int sys_sendmmsg(int fd, struct mmsghdr *m, unsigned int n, sendmmsg_flags f) { return syscall(SYS_sendmmsg, fd, m, n, f); }
 static ssize_t sys_sendfile(int out, int in, off_t *off, size_t n) { return syscall(SYS_sendfile, out, in, off, n); }
+static ssize_t sys_splice(int in, splice_off *in_off, int out, splice_off *out_off, size_t n, unsigned int f)
+{
+	return syscall(SYS_splice, in, in_off, out, out_off, n, f);
+}
 
 static int sys_epoll_ctl(int ep, int op, int fd, struct epoll_event *e) { return syscall(SYS_epoll_ctl, ep, op, fd, e); }
 static int sys_dup2(int old, int new)
@@ -93,6 +97,7 @@ struct real_libc real = {
 	.sendmsg = sys_sendmsg,
 	.sendmmsg = sys_sendmmsg,
 	.sendfile = sys_sendfile,
+	.splice = sys_splice,
 };
 
 /* Replaces *slot with the next definition of name, if there is one. Pointer stores are single
@@ -144,6 +149,7 @@ void real_resolve(void)
 	SWAP_IN(sendmsg);
 	SWAP_IN(sendmmsg);
 	SWAP_IN(sendfile);
+	SWAP_IN(splice);
 	SWAP_IN(fork);
 	SWAP_IN(_Fork);
 	SWAP_IN(clone);
@@ -155,6 +161,25 @@ void real_resolve(void)
 	SWAP_IN(freopen);
 #ifdef __GLIBC__
 	SWAP_IN(freopen64);
+#endif
+	SWAP_IN(fflush);
+	SWAP_IN(fwrite);
+	SWAP_IN(fputs);
+	SWAP_IN(fputc);
+	SWAP_IN(putc);
+	SWAP_IN(puts);
+	SWAP_IN(putchar);
+	SWAP_IN(vfprintf);
+	SWAP_IN(vdprintf);
+#ifdef __GLIBC__
+	SWAP_IN(__vfprintf_chk);
+	SWAP_IN(__vdprintf_chk);
+	SWAP_IN(fflush_unlocked);
+	SWAP_IN(fwrite_unlocked);
+	SWAP_IN(fputs_unlocked);
+	SWAP_IN(fputc_unlocked);
+	SWAP_IN(putc_unlocked);
+	SWAP_IN(putchar_unlocked);
 #endif
 	SWAP_IN(vfork);
 }

@@ -5,6 +5,7 @@
  * real_resolve() then swaps in the next definitions (libc's, or another preloaded library's). */
 #pragma once
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/sendfile.h>
@@ -16,10 +17,12 @@
 typedef __SOCKADDR_ARG sockaddr_arg;             /* glibc's transparent union under _GNU_SOURCE */
 typedef __CONST_SOCKADDR_ARG const_sockaddr_arg;
 typedef int sendmmsg_flags;
+typedef __off64_t splice_off;
 #else
 typedef struct sockaddr *sockaddr_arg;
 typedef const struct sockaddr *const_sockaddr_arg;
 typedef unsigned int sendmmsg_flags;
+typedef off_t splice_off;
 #endif
 
 /* Exported from the library; everything else is hidden. */
@@ -52,6 +55,7 @@ struct real_libc {
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
 	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, sendmmsg_flags);
 	ssize_t (*sendfile)(int, int, off_t *, size_t);
+	ssize_t (*splice)(int, splice_off *, int, splice_off *, size_t, unsigned int);
 	/* No syscall stands in for these; NULL until resolved. */
 	pid_t (*fork)(void);
 	pid_t (*_Fork)(void);
@@ -66,6 +70,26 @@ struct real_libc {
 	FILE *(*freopen)(const char *, const char *, FILE *);
 #ifdef __GLIBC__ /* musl's stdio.h makes freopen64 a macro for freopen */
 	FILE *(*freopen64)(const char *, const char *, FILE *);
+#endif
+	/* stdio output (hooks_stdio.c) */
+	int (*fflush)(FILE *);
+	size_t (*fwrite)(const void *, size_t, size_t, FILE *);
+	int (*fputs)(const char *, FILE *);
+	int (*fputc)(int, FILE *);
+	int (*putc)(int, FILE *);
+	int (*puts)(const char *);
+	int (*putchar)(int);
+	int (*vfprintf)(FILE *, const char *, va_list);
+	int (*vdprintf)(int, const char *, va_list);
+#ifdef __GLIBC__
+	int (*__vfprintf_chk)(FILE *, int, const char *, va_list);
+	int (*__vdprintf_chk)(int, int, const char *, va_list);
+	int (*fflush_unlocked)(FILE *);
+	size_t (*fwrite_unlocked)(const void *, size_t, size_t, FILE *);
+	int (*fputs_unlocked)(const char *, FILE *);
+	int (*fputc_unlocked)(int, FILE *);
+	int (*putc_unlocked)(int, FILE *);
+	int (*putchar_unlocked)(int);
 #endif
 	pid_t (*vfork)(void); /* called only by vfork.c's trampoline, which jumps to it */
 };
