@@ -3,20 +3,15 @@
 # as the kernel would), instead of "succeeding" and being lost. Each test shows the loss first.
 
 load helpers
+load lib/closewait_probe
 
 # These tests read the guard's log lines alone; the listen backlog's own are pinned in
 # listen_backlog.bats.
 export TCPRARE_BACKLOG=off
-# The servers here close a connection after 300 ms of quiet, so that the suite stays quick; the guard
-# is told to count closes after 200 ms of quiet. The default, 1 s, has a test of its own.
-export TCPRARE_CLOSEWAIT_IDLE_MS=200
 
 teardown() {
 	stop_tracked
 }
-
-probe() { "$PROGS/closewait_probe" "$@" 2>"$BATS_TEST_TMPDIR/stderr"; }
-probe_with() { with_tcprare "$PROGS/closewait_probe" "$@" 2>"$BATS_TEST_TMPDIR/stderr"; }
 
 # idle_server and oneway_client from examples/: prints how many distinct messages arrived.
 seed_scenario() {

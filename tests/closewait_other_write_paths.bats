@@ -6,18 +6,13 @@
 # first.
 
 load helpers
+load lib/closewait_probe
 
 export TCPRARE_BACKLOG=off # the interrupted connect needs the probe's own backlog of 0
-# As in closewait_guard.bats: the probe's server closes after 300 ms of quiet, the guard counts closes
-# after 200 ms. The bash test runs with the defaults.
-export TCPRARE_CLOSEWAIT_IDLE_MS=200
 
 teardown() {
 	stop_tracked
 }
-
-probe() { "$PROGS/closewait_probe" "$@" 2>"$BATS_TEST_TMPDIR/stderr"; }
-probe_with() { with_tcprare "$PROGS/closewait_probe" "$@" 2>"$BATS_TEST_TMPDIR/stderr"; }
 
 # lost_then_refused "FERROR" METHOD...: through each METHOD, the first write after the idle close is
 # accepted (and lost) without the library, and refused with it. FERROR: "ferror" for the stdio methods,
