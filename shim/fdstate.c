@@ -79,11 +79,15 @@ static bool track(int fd, uint32_t ino, uint32_t flags, uint32_t gen, uint32_t l
 	return true;
 }
 
+/* The identity of a socket made here, recorded by the first check that needs it (fdstate_identity):
+ * an fstat per connection is a tenth of a short-lived server's cost where system calls are dear. */
+#define INODE_UNKNOWN UINT32_MAX
+
 /* A socket new to this process (not a copy of one it has): counted for the exit summary. The guard's
  * idle clock starts at last_write_ms. */
-static void track_new(int fd, uint32_t flags, uint32_t last_write_ms)
+static void track_new(int fd, uint32_t ino, uint32_t flags, uint32_t last_write_ms)
 {
-	if (track(fd, inode_of(fd), flags, LOAD(fork_generation), last_write_ms))
+	if (track(fd, ino, flags, LOAD(fork_generation), last_write_ms))
 		__atomic_add_fetch(&sockets_seen, 1, __ATOMIC_RELAXED);
 }
 
@@ -95,7 +99,7 @@ uint64_t fdstate_sockets_seen(void)
 void fdstate_track(int fd, enum fd_origin origin)
 {
 	int saved = errno;
-	track_new(fd, origin, fdstate_now_ms());
+	track_new(fd, INODE_UNKNOWN, origin, fdstate_now_ms());
 	errno = saved;
 }
 
@@ -117,7 +121,7 @@ bool fdstate_adopt(int fd, enum fd_origin origin)
 			origin = FD_LISTENING;
 		/* We did not create it, so someone else may hold it too. Nor do we know when it last carried
 		 * data: its first write is looked at, and the connection's own quiet decides (closewait.c). */
-		track_new(fd, origin | FLAG_SHARED, fdstate_now_ms() - config.closewait_idle_ms);
+		track_new(fd, inode_of(fd), origin | FLAG_SHARED, fdstate_now_ms() - config.closewait_idle_ms);
 	} else
 		fdstate_forget(fd); /* the number may carry a stale entry from a socket closed behind our back */
 	errno = saved;
@@ -299,15 +303,19 @@ bool fdstate_get(int fd, struct fd_facts *facts)
 	return true;
 }
 
-bool fdstate_still_same(int fd)
+uint32_t fdstate_identity(int fd)
 {
 	struct fd_entry *e = fdstate_entry(fd);
 	if (!e)
-		return false;
+		return 0;
 	int saved = errno;
-	bool same = inode_of(fd) == LOAD(e->ino);
+	uint32_t now = inode_of(fd), known = LOAD(e->ino);
 	errno = saved;
-	return same;
+	/* Not recorded yet: the socket made here is taken as found. A failed exchange reloads known. */
+	if (known == INODE_UNKNOWN && now &&
+	    __atomic_compare_exchange_n(&e->ino, &known, now, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return now;
+	return now == known ? now : 0;
 }
 
 bool fdstate_queue_check_due(int fd)

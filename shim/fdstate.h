@@ -26,7 +26,7 @@ enum fd_origin {
 };
 
 struct fd_facts {
-	uint32_t inode;       /* the socket's inode number (its low 32 bits): its identity */
+	uint32_t inode;       /* the socket's inode number (its low 32 bits), once fdstate_identity() read it */
 	enum fd_origin origin;
 	bool shared;          /* another descriptor or process may hold the same socket */
 	bool read_eof;        /* the program itself has read EOF: it knows the peer is done sending */
@@ -45,7 +45,7 @@ static inline uint32_t fdstate_now_ms(void)
 	return clock_now_ms();
 }
 
-/* Starts tracking fd as a TCP socket of the given origin (records its identity with one fstat). */
+/* Starts tracking fd, a TCP socket made here, with the given origin (no system call). */
 void fdstate_track(int fd, enum fd_origin origin);
 /* Tracks fd if it is a TCP socket (a few getsockopt calls): for descriptors we did not create. */
 bool fdstate_adopt(int fd, enum fd_origin origin);
@@ -108,8 +108,14 @@ void fdstate_note_spawn(bool with_file_actions);
 
 /* Reads the facts; false if fd is not a tracked TCP socket. Lock-free; touches no errno. */
 bool fdstate_get(int fd, struct fd_facts *facts);
-/* Confirms, with one fstat, that fd still is the socket the table describes. Preserves errno. */
-bool fdstate_still_same(int fd);
+/* Confirms, with one fstat, that fd still is the socket the table describes, and returns its inode
+ * (0: it is not). A socket made here (socket(), accept()) has its identity recorded by the first such
+ * check: the table may go stale behind our back only between that and its tracking. Preserves errno. */
+uint32_t fdstate_identity(int fd);
+static inline bool fdstate_still_same(int fd)
+{
+	return fdstate_identity(fd) != 0;
+}
 
 /* Should this accept look at the listener's accept queue? Once per clock tick (a few ms) at most. */
 bool fdstate_queue_check_due(int fd);

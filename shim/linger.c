@@ -318,12 +318,15 @@ static bool held_elsewhere(uint32_t inode)
 /* Should the socket the program gives up as shown_fd linger, seen through seen_fd (see note())? The
  * kernel's view first: most closes lose nothing and end here, after two system calls. In observe
  * mode, logs the close that will send RST, and says no. */
-static bool worth_lingering(int seen_fd, int shown_fd, const struct fd_facts *facts, int *unread)
+static bool worth_lingering(int seen_fd, int shown_fd, struct fd_facts *facts, int *unread)
 {
 	/* The identity check after the kernel's view: on a stale entry's number, those two system calls
 	 * asked about the socket being closed all the same. (A copy was checked when it was made.) */
-	if (!close_would_lose(seen_fd, facts, unread) || (seen_fd == shown_fd && !fdstate_still_same(seen_fd)) ||
-	    !config_ports_cover(seen_fd) || linger_option_set(seen_fd))
+	if (!close_would_lose(seen_fd, facts, unread))
+		return false;
+	if (seen_fd == shown_fd && !(facts->inode = fdstate_identity(seen_fd)))
+		return false;
+	if (!config_ports_cover(seen_fd) || linger_option_set(seen_fd))
 		return false;
 	if (config.linger != MODE_ON) {
 		if (*unread > 0)
@@ -450,7 +453,7 @@ bool linger_close(int fd)
 int linger_drop(int fd, int (*release)(void *), void *call)
 {
 	struct fd_facts facts;
-	if (!may_linger(fd, &facts) || !fdstate_still_same(fd))
+	if (!may_linger(fd, &facts) || !(facts.inode = fdstate_identity(fd)))
 		return release(call);
 	int saved = errno;
 	/* Only while fd names the socket can the program's epoll sets be made to forget it. A socket that
