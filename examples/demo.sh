@@ -28,7 +28,7 @@ run "without tcprare"
 run "with tcprare" "$PWD/$BUILD/libtcprare.so"
 
 echo
-echo "Lingering close: a server answers 1 MiB before reading a 4 MiB upload, then closes."
+echo "Lingering close: a server answers 1 MiB before reading a 16 MiB upload, then closes."
 printf '%-18s %s\n' "" "what the client got"
 for mode in without with; do
 	out=$(mktemp)

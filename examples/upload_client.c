@@ -15,7 +15,10 @@
 int main(int argc, char **argv)
 {
 	int ipv6 = 0, opt;
-	size_t upload = 4 << 20;
+	/* 16 MiB: more than the client's send buffer can grow to (net.ipv4.tcp_wmem's 4 MiB) plus the
+	 * server's receive buffer, so the upload cannot all be queued before the server's close; a
+	 * smaller one sometimes is, the whole answer is read first, and the RST then loses nothing. */
+	size_t upload = 16 << 20;
 	while ((opt = getopt(argc, argv, "6u:")) != -1) {
 		if (opt == '6')
 			ipv6 = 1;

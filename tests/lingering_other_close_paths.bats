@@ -23,7 +23,7 @@ teardown() {
 probe() { "$PROGS/linger_probe" "$@" 2>"$BATS_TEST_TMPDIR/stderr"; }
 probe_with() { with_tcprare "$PROGS/linger_probe" "$@" 2>"$BATS_TEST_TMPDIR/stderr"; }
 
-# an_upload_cut_short_then_whole HOW: a 4 MiB upload answered early with 1 MiB by a server that gives
+# an_upload_cut_short_then_whole HOW: a 16 MiB upload answered early with 1 MiB by a server that gives
 # the connection up by HOW; cut short by RST without the library, whole with it.
 an_upload_cut_short_then_whole() {
 	serve "" -c "$1"

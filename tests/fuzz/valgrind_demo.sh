@@ -77,7 +77,7 @@ fi
 wait $server
 check idle_server $?
 
-# 2. Lingering close: the server answers 1 MiB early and closes with a 4 MiB upload unread.
+# 2. Lingering close: the server answers 1 MiB early and closes with a 16 MiB upload unread.
 TCPRARE_LINGER=on vg early_answer_server "$ex/early_answer_server" -d 6000 &
 server=$!
 if port=$(wait_port "$dir/early_answer_server.out" $server); then
