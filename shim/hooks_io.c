@@ -24,11 +24,12 @@ static bool iov_has_room(const struct iovec *iov, size_t n)
 /* A read of 0 bytes into room for some is EOF: the program now knows the peer is done sending. What a
  * read brought, and whether it was a kilobyte or more (the peer sends in bulk, and may have more on
  * its way: an upload), tell the lingering close what the kernel's clock cannot (linger.c). flags: a
- * recv's; MSG_PEEK leaves the data in the socket. A vfork child's number may name another socket than
- * the parent's: it notes nothing (vfork.h). */
+ * recv's; MSG_PEEK leaves the data in the socket, and MSG_ERRQUEUE reads the socket's error queue
+ * (timestamps, zerocopy completions), not its data. A vfork child's number may name another socket
+ * than the parent's: it notes nothing (vfork.h). */
 static ssize_t note_read(int fd, ssize_t got, bool had_room, int flags)
 {
-	if (got < 0 || in_vfork_child())
+	if (got < 0 || (flags & MSG_ERRQUEUE) || in_vfork_child())
 		return got;
 	if (got == 0 && had_room)
 		fdstate_note_read_eof(fd);

@@ -268,9 +268,10 @@ static bool close_would_lose(int fd, const struct fd_facts *facts, int *unread)
 	if (!sent || idle || !(peer_may_send || fin_in))
 		return false;
 	/* What the kernel received less what the program read through the hooks is at least what is
-	 * unread (struct fd_entry): when that is nothing, the ioctl is saved. */
+	 * unread (struct fd_entry): when that is nothing, the ioctl is saved. The kernel counts the
+	 * peer's FIN as a byte received. */
 	bool since_4_1 = len >= offsetof(struct kernel_tcp_info, bytes_received) + sizeof(t.bytes_received);
-	bool none_unread = since_4_1 && t.bytes_received == facts->bytes_read;
+	bool none_unread = since_4_1 && t.bytes_received == facts->bytes_read + fin_in;
 	if (!none_unread && ioctl(fd, FIONREAD, unread) != 0)
 		return false;
 	bool unsent = since_4_6 && t.notsent_bytes > 0;
