@@ -70,10 +70,12 @@ static inline int stream_fd(FILE *stream)
 #endif
 }
 
-/* Is the stream on a socket the guard watches? For any other stream, the whole cost of these hooks. */
+/* Is the stream on a tracked socket? Its writes are the guard's business, and the lingering
+ * close's too (a close waits for them), with the guard off as well. For any other stream, the
+ * whole cost of these hooks. */
 static inline bool stream_watched(FILE *stream)
 {
-	return config.closewait != MODE_OFF && fdstate_is_tracked(stream_fd(stream));
+	return fdstate_is_tracked(stream_fd(stream));
 }
 
 /* Does the guard refuse a call on fd's socket (its entry e) that may only fill a stream's buffer? It
