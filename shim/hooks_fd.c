@@ -55,6 +55,7 @@ INTERPOSED int connect(int fd, const_sockaddr_arg addr, socklen_t len)
 {
 	if (in_vfork_child())
 		return real.connect(fd, addr, len);
+	linger_start_wanted();
 	int rc = real.connect(fd, addr, len);
 	if (rc == 0 || errno == EINPROGRESS || errno == EINTR)
 		hooks_note_connected(fd);
@@ -88,6 +89,7 @@ INTERPOSED int accept(int fd, sockaddr_arg addr, socklen_t *len)
 {
 	if (in_vfork_child())
 		return real.accept(fd, addr, len);
+	linger_start_wanted(); /* before an accept that may block */
 	return note_accepted(fd, real.accept(fd, addr, len));
 }
 
@@ -95,6 +97,7 @@ INTERPOSED int accept4(int fd, sockaddr_arg addr, socklen_t *len, int flags)
 {
 	if (in_vfork_child())
 		return real.accept4(fd, addr, len, flags);
+	linger_start_wanted(); /* before an accept that may block */
 	return note_accepted(fd, real.accept4(fd, addr, len, flags));
 }
 

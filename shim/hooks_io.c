@@ -70,6 +70,7 @@ static void note_passed_fds(const struct msghdr *msg, bool received)
 #define HOOK(type, name, params, args, fd, tracked)                                                    \
 	static __attribute__((noinline)) type name##_tracked params                                   \
 	{                                                                                             \
+		linger_start_wanted();                                                                \
 		return tracked;                                                                       \
 	}                                                                                             \
 	INTERPOSED type name params                                                                   \
@@ -93,6 +94,7 @@ HOOK(ssize_t, recvfrom, (int fd, void *buf, size_t n, int flags, sockaddr_arg ad
 /* Not split: descriptors passed over any socket (a UNIX one, mostly) are noted. */
 INTERPOSED ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
+	linger_start_wanted();
 	ssize_t got = real.recvmsg(fd, msg, flags);
 	if (got >= 0)
 		note_passed_fds(msg, true);

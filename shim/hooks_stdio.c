@@ -26,12 +26,6 @@
 #include <stdio_ext.h>
 #include <string.h>
 
-/* The next definitions (real.h): resolved at start, or here on first use (stdio has no system call
- * to stand in). */
-#define NEXT(name)                                                                                 \
-	((__typeof__(real.name))(__atomic_load_n(&real.name, __ATOMIC_ACQUIRE)                         \
-					 ?: real_lookup((void **)&real.name, #name)))
-
 /* What a call puts out, counted only when the guard refuses it (for the log's bytes=). */
 struct stream_output {
 	FILE *stream;       /* its buffer goes out first; NULL for dprintf */

@@ -5,6 +5,7 @@
 #include "ownfd.h"
 #include "process.h"
 #include "real.h"
+#include "vfork.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +41,7 @@ struct lingering {
 	bool watched;    /* in the drain thread's epoll set */
 	int program_fd;  /* the number the program closed, and its addresses, for the log */
 	struct socket_addresses addresses;
+	bool addressed;  /* the addresses were read by the closing thread (see linger_copy) */
 	uint32_t start_ms, last_data_ms;
 	long long bytes;
 };
@@ -53,6 +55,9 @@ static int private_floor;
 
 enum { STOPPED, STARTING, RUNNING };
 static int thread_state;
+/* A close handed a socket over while no drain thread ran: the next call that may start one does
+ * (linger_start_wanted). */
+bool linger_wanted;
 /* The drain's epoll instance and doorbell pipe are made by the first close that lingers, so that a
  * process that never lingers holds no descriptor of the library's (and its thread sleeps for good). */
 enum { NO_DESCRIPTORS, MAKING_DESCRIPTORS, DESCRIPTORS_READY };
@@ -120,9 +125,8 @@ static int claim(int fd, uint32_t inode)
 static void *drain_loop(void *unused);
 
 /* Is the drain thread running, or (may_start) can this call start it? It starts with every signal
- * blocked: the program's handlers run in the program's threads. Only connect() and accept() start
- * it, never close(): pthread_create allocates, and a close() may run in a signal handler that
- * interrupted malloc. It then sleeps until the first close that lingers gives it descriptors. */
+ * blocked: the program's handlers run in the program's threads. Never from close():
+ * pthread_create allocates, and a close() may run in a signal handler that interrupted malloc. */
 static bool drain_running(bool may_start)
 {
 	/* If another thread is starting it (tens of microseconds), wait rather than reset this
@@ -139,13 +143,6 @@ static bool drain_running(bool may_start)
 		if (state == STARTING)
 			sched_yield();
 	}
-	/* By default a quarter of the descriptors: the rest is the program's. */
-	struct rlimit rl;
-	rlim_t quarter = (getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024) / 4;
-	capacity = config.linger_max ? config.linger_max
-				     : quarter < LINGER_MAX_LIMIT ? (unsigned int)quarter : LINGER_MAX_LIMIT;
-	STORE(private_floor, ownfd_private_floor());
-
 	pthread_t thread;
 	pthread_attr_t attr;
 	sigset_t all, old;
@@ -200,6 +197,12 @@ static bool descriptors_ready(void)
 		drop_descriptors();
 		return false;
 	}
+	/* By default a quarter of the descriptors: the rest is the program's. */
+	struct rlimit rl;
+	rlim_t quarter = (getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024) / 4;
+	STORE(capacity, config.linger_max ? config.linger_max
+					  : quarter < LINGER_MAX_LIMIT ? (unsigned int)quarter : LINGER_MAX_LIMIT);
+	STORE(private_floor, ownfd_private_floor());
 	STORE(descriptors, DESCRIPTORS_READY);
 	syscall(SYS_futex, &descriptors, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 	return true;
@@ -341,12 +344,11 @@ static bool worth_lingering(int seen_fd, int shown_fd, struct fd_facts *facts, i
 	return true;
 }
 
-/* Why the drain thread cannot take a socket now, or NULL if it can. */
+/* Why the drain cannot take a socket now, or NULL if it can. Its thread need not run yet: the
+ * socket waits in its slot, and the doorbell's message in the pipe, until it does. */
 static const char *drain_unready(void)
 {
 	/* closefrom() may have closed our doorbell: never write into what has its number now. */
-	if (!drain_running(false))
-		return "thread";
 	if (!descriptors_ready() || !ownfd_intact(&doorbell_write))
 		return "descriptors";
 	if (LOAD(in_use) >= capacity)
@@ -399,6 +401,15 @@ static void linger_copy(int copy, const struct fd_facts *facts, struct doorbell_
 	/* Only now: the drain thread must find the copy the socket's last descriptor, or closing it
 	 * would leave the socket, and its registration in the drain's epoll set, alive. */
 	m->slot = (uint32_t)slot;
+	if (LOAD(thread_state) != RUNNING) {
+		/* The thread starts with the program's next wait or socket call (linger.h); the peer gets
+		 * our FIN now, not then, and the log the addresses of a connection that is still up. */
+		if (log_enabled())
+			socket_addresses_read(copy, &slots[slot].addresses);
+		STORE(slots[slot].addressed, true);
+		real.shutdown(copy, SHUT_WR);
+		STORE(linger_wanted, true);
+	}
 	ring(m);
 }
 
@@ -423,12 +434,10 @@ static bool hand_over(int fd, const struct fd_facts *facts, int unread)
 
 void linger_prepare(void)
 {
-	if (config.linger != MODE_ON || LOAD(thread_state) == RUNNING)
-		return;
-	int saved = errno; /* connect()'s EINPROGRESS */
-	drain_running(true);
-	errno = saved;
+	if (config.linger == MODE_ON && LOAD(thread_state) != RUNNING && !linger_single_threaded())
+		linger_start_waiting();
 }
+
 
 bool linger_holds(int fd)
 {
@@ -491,6 +500,7 @@ int linger_drop(int fd, int (*release)(void *), void *call)
 static void release(struct lingering *l)
 {
 	l->watched = false;
+	STORE(l->addressed, false);
 	STORE(l->socket, 0);
 	__atomic_sub_fetch(&in_use, 1, __ATOMIC_ACQ_REL);
 }
@@ -525,7 +535,7 @@ static void watch(uint32_t slot, const struct doorbell_message *m)
 	l->program_fd = m->program_fd;
 	/* Read here, not in the program's close(): two system calls less there. The connection is up
 	 * until this thread shuts it down; the peer may be gone by the time the linger ends. */
-	if (log_enabled())
+	if (log_enabled() && !LOAD(l->addressed))
 		socket_addresses_read(fd_of(socket), &l->addresses);
 	l->start_ms = l->last_data_ms = fdstate_now_ms();
 	l->bytes = 0;
@@ -647,6 +657,30 @@ static void *drain_loop(void *unused)
 	return NULL;
 }
 
+/* The sockets handed over for a thread that could not start: each gets its FIN and is closed, as
+ * when the thread ends (see drain_loop). */
+static void end_all(void)
+{
+	if (ownfd_intact(&doorbell_read))
+		answer_doorbell();
+	STORE(doorbell_missed, true); /* and the slots whose message is not in the pipe */
+	watch_missed();
+	for (unsigned int i = 0; i < LOAD(high_water); i++)
+		if (LOAD(slots[i].socket))
+			finish(&slots[i], EV_LINGER_TIMEOUT, "limit", "error");
+}
+
+void linger_start_waiting(void)
+{
+	if (in_vfork_child())
+		return;
+	int saved = errno; /* connect()'s EINPROGRESS */
+	STORE(linger_wanted, false);
+	if (!drain_running(true) && LOAD(thread_state) == STOPPED && LOAD(descriptors) == DESCRIPTORS_READY)
+		end_all();
+	errno = saved;
+}
+
 /* --- fork and exit --- */
 
 void linger_after_fork_child(void)
@@ -660,13 +694,15 @@ void linger_after_fork_child(void)
 		slots[i] = (struct lingering){0};
 	}
 	in_use = high_water = 0;
-	doorbell_missed = false;
+	doorbell_missed = linger_wanted = false;
 	drop_descriptors();
 	STORE(thread_state, STOPPED);
 }
 
 void linger_finish(void)
 {
+	if (LOAD(linger_wanted))
+		linger_start_waiting();
 	uint32_t start = fdstate_now_ms();
 	while (LOAD(thread_state) == RUNNING && LOAD(in_use) && fdstate_now_ms() - start < EXIT_GRACE_MS)
 		clock_sleep_ms(5);

@@ -15,14 +15,23 @@ static inline bool linger_watches(int fd)
 	return config.linger != MODE_OFF && fdstate_is_tracked(fd);
 }
 
+/* glibc's (2.32 and later): true until a second thread is first made, false from then on. musl has
+ * none: there a process counts as multi-threaded. */
+extern char __libc_single_threaded __attribute__((weak));
+static inline bool linger_single_threaded(void)
+{
+	return &__libc_single_threaded && __libc_single_threaded;
+}
+
 /* A write on a tracked socket (its entry e) enters the kernel: with lingering on it is counted until
  * its scope ends, so that a close from another thread meanwhile is a plain one. The kernel keeps the
- * socket open for that write and sends everything it writes; a shutdown() would cut it short. Never
- * in a vfork child (the caller's part): the count is in its parent's memory, and the child may die
- * mid-write. */
+ * socket open for that write and sends everything it writes; a shutdown() would cut it short. With
+ * one thread, no close can come while a write is in the kernel. Never in a vfork child (the
+ * caller's part): the count is in its parent's memory, and the child may die mid-write. */
 static inline struct write_token linger_write_starts(struct fd_entry *e)
 {
-	return config.linger == MODE_ON ? fdstate_write_starts(e) : (struct write_token){NULL, 0};
+	return config.linger == MODE_ON && !linger_single_threaded() ? fdstate_write_starts(e)
+								     : (struct write_token){NULL, 0};
 }
 static inline void linger_write_ends(struct write_token *writing)
 {
@@ -31,8 +40,22 @@ static inline void linger_write_ends(struct write_token *writing)
 /* On the variable holding linger_write_starts()'s result: the count ends as the write's scope does. */
 #define LINGER_COUNTED_WRITE __attribute__((cleanup(linger_write_ends)))
 
-/* After connect() or accept() made a connection: starts the drain thread, if lingering is on and it
- * is not running yet, so that close() never has to. */
+/* The drain thread starts when a socket first lingers, not before: a second thread makes glibc wrap
+ * every cancellable system call in two compare-and-swaps from then on, for good (docs/PERFORMANCE.md,
+ * row 2), which a program that never lingers should not pay. Never in close(), which may run in a
+ * signal handler: close() leaves the socket in its slot and sets linger_wanted; the program's next
+ * call that waits (poll, select, epoll_wait and their kin), connects, accepts, or reads or writes a
+ * socket starts the thread, and so does exit(). */
+extern bool linger_wanted;
+void linger_start_waiting(void);
+static inline void linger_start_wanted(void)
+{
+	if (__builtin_expect(__atomic_load_n(&linger_wanted, __ATOMIC_RELAXED), 0))
+		linger_start_waiting();
+}
+
+/* After connect() or accept() made a connection: in a process that already has several threads (or
+ * may have, under musl), the drain thread costs nothing more, and starts at once. */
 void linger_prepare(void);
 
 /* For close(fd) on a watched fd. True: the socket now lingers in the background and the program's

@@ -181,5 +181,19 @@ void real_resolve(void)
 	SWAP_IN(putc_unlocked);
 	SWAP_IN(putchar_unlocked);
 #endif
+	SWAP_IN(poll);
+	SWAP_IN(ppoll);
+	SWAP_IN(select);
+	SWAP_IN(pselect);
+	SWAP_IN(epoll_wait);
+	SWAP_IN(epoll_pwait);
+	SWAP_IN(nanosleep);
+	SWAP_IN(clock_nanosleep);
+	SWAP_IN(sleep);
+	SWAP_IN(usleep);
+#ifdef __GLIBC__
+	SWAP_IN(__poll_chk);
+	SWAP_IN(__ppoll_chk);
+#endif
 	SWAP_IN(vfork);
 }

@@ -4,13 +4,18 @@
  * another library's constructor, or from inside dlsym itself) works without recursing or blocking.
  * real_resolve() then swaps in the next definitions (libc's, or another preloaded library's). */
 #pragma once
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
 
 /* Where glibc's and musl's prototypes differ, the hooks must match the one they are built against. */
 #ifdef __GLIBC__
@@ -91,6 +96,21 @@ struct real_libc {
 	int (*putc_unlocked)(int, FILE *);
 	int (*putchar_unlocked)(int);
 #endif
+	/* the calls a program waits in (hooks_wait.c) */
+	int (*poll)(struct pollfd *, nfds_t, int);
+	int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+	int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+	int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
+	int (*epoll_wait)(int, struct epoll_event *, int, int);
+	int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+	int (*nanosleep)(const struct timespec *, struct timespec *);
+	int (*clock_nanosleep)(clockid_t, int, const struct timespec *, struct timespec *);
+	unsigned int (*sleep)(unsigned int);
+	int (*usleep)(useconds_t);
+#ifdef __GLIBC__
+	int (*__poll_chk)(struct pollfd *, nfds_t, int, size_t);
+	int (*__ppoll_chk)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *, size_t);
+#endif
 	pid_t (*vfork)(void); /* called only by vfork.c's trampoline, which jumps to it */
 };
 
@@ -101,3 +121,9 @@ void real_resolve(void);
 
 /* For the spawning functions, which have no syscall stand-in: resolves on first use if needed. */
 void *real_lookup(void **slot, const char *name);
+
+/* The next definition of a function that has no syscall stand-in: resolved at start, or here on
+ * first use. */
+#define NEXT(name)                                                                                 \
+	((__typeof__(real.name))(__atomic_load_n(&real.name, __ATOMIC_ACQUIRE)                         \
+					 ?: real_lookup((void **)&real.name, #name)))
