@@ -31,7 +31,7 @@
 #define FUTEX_WAIT_PRIVATE 128
 #define FUTEX_WAKE_PRIVATE 129
 #endif
-#define START_WAIT_YIELDS 10000 /* a close waiting for another thread to start the drain: a few ms */
+#define START_WAIT_YIELDS 10000 /* waiting for another thread to start the drain, or make its pipe: a few ms */
 
 /* A lingering socket. The closing thread claims a slot and publishes the socket in one atomic store,
  * so that a forked child can tell, with one fstat, which of its descriptors are copies of lingering
@@ -124,18 +124,18 @@ static int claim(int fd, uint32_t inode)
 
 static void *drain_loop(void *unused);
 
-/* Is the drain thread running, or (may_start) can this call start it? It starts with every signal
- * blocked: the program's handlers run in the program's threads. Never from close():
- * pthread_create allocates, and a close() may run in a signal handler that interrupted malloc. */
-static bool drain_running(bool may_start)
+/* Is the drain thread running, or can this call start it? It starts with every signal blocked: the
+ * program's handlers run in the program's threads. Never from close(): pthread_create allocates,
+ * and a close() may run in a signal handler that interrupted malloc. */
+static bool drain_running(void)
 {
-	/* If another thread is starting it (tens of microseconds), wait rather than reset this
-	 * connection. Bounded, for a call in a signal handler that interrupted the starter. */
+	/* If another thread is starting it (tens of microseconds), wait for the outcome. Bounded, for
+	 * a call in a signal handler that interrupted the starter. */
 	for (int i = 0;; i++) {
 		int state = LOAD(thread_state);
 		if (state == RUNNING)
 			return true;
-		if (i == START_WAIT_YIELDS || (state == STOPPED && !may_start))
+		if (i == START_WAIT_YIELDS)
 			return false;
 		if (state == STOPPED && __atomic_compare_exchange_n(&thread_state, &state, STARTING, false,
 								      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
@@ -676,7 +676,7 @@ void linger_start_waiting(void)
 		return;
 	int saved = errno; /* connect()'s EINPROGRESS */
 	STORE(linger_wanted, false);
-	if (!drain_running(true) && LOAD(thread_state) == STOPPED && LOAD(descriptors) == DESCRIPTORS_READY)
+	if (!drain_running() && LOAD(thread_state) == STOPPED && LOAD(descriptors) == DESCRIPTORS_READY)
 		end_all();
 	errno = saved;
 }
