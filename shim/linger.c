@@ -35,7 +35,8 @@
 
 /* A lingering socket. The closing thread claims a slot and publishes the socket in one atomic store,
  * so that a forked child can tell, with one fstat, which of its descriptors are copies of lingering
- * sockets. Everything else in the slot belongs to the drain thread. */
+ * sockets. Everything else in the slot belongs to the drain thread, but for the addresses, which a
+ * close made while no drain thread runs fills in before it sets addressed. */
 struct lingering {
 	uint64_t socket; /* inode << 32 | (fd + 1); 0: the slot is free */
 	bool watched;    /* in the drain thread's epoll set */
