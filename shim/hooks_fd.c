@@ -333,6 +333,8 @@ INTERPOSED int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 	/* CLONE_FILES: one descriptor table, as threads share it. CLONE_VM without it (a spawn of its
 	 * own): the child must touch nothing of ours, but its table holds our sockets. */
 	bool own_table = !(flags & CLONE_FILES), own_memory = !(flags & CLONE_VM);
+	if (!own_table && !in_vfork_child())
+		linger_note_threads(); /* a thread glibc does not count (see linger_single_threaded) */
 	if (!own_table || in_vfork_child())
 		return real.clone(fn, stack, flags, arg, parent_tid, tls, child_tid);
 	struct clone_start start = {fn, arg};

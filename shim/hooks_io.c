@@ -70,7 +70,6 @@ static void note_passed_fds(const struct msghdr *msg, bool received)
 #define HOOK(type, name, params, args, fd, tracked)                                                    \
 	static __attribute__((noinline)) type name##_tracked params                                   \
 	{                                                                                             \
-		linger_start_wanted();                                                                \
 		return tracked;                                                                       \
 	}                                                                                             \
 	INTERPOSED type name params                                                                   \
@@ -79,17 +78,21 @@ static void note_passed_fds(const struct msghdr *msg, bool received)
 	}
 
 /* --- reads --- */
+/* A read on a socket may wait for its peer, who may wait for the FIN of a socket that lingers:
+ * each starts the drain thread first if a close asked for it (linger.h). */
 
-HOOK(ssize_t, read, (int fd, void *buf, size_t n), (fd, buf, n), fd, note_read(fd, real.read(fd, buf, n), n > 0, 0))
+HOOK(ssize_t, read, (int fd, void *buf, size_t n), (fd, buf, n), fd,
+     (linger_start_wanted(), note_read(fd, real.read(fd, buf, n), n > 0, 0)))
 
 HOOK(ssize_t, readv, (int fd, const struct iovec *iov, int n), (fd, iov, n), fd,
-     note_readv(fd, iov, n, real.readv(fd, iov, n)))
+     (linger_start_wanted(), note_readv(fd, iov, n, real.readv(fd, iov, n))))
 
 HOOK(ssize_t, recv, (int fd, void *buf, size_t n, int flags), (fd, buf, n, flags), fd,
-     note_read(fd, real.recv(fd, buf, n, flags), n > 0, flags))
+     (linger_start_wanted(), note_read(fd, real.recv(fd, buf, n, flags), n > 0, flags)))
 
 HOOK(ssize_t, recvfrom, (int fd, void *buf, size_t n, int flags, sockaddr_arg addr, socklen_t *len),
-     (fd, buf, n, flags, addr, len), fd, note_read(fd, real.recvfrom(fd, buf, n, flags, addr, len), n > 0, flags))
+     (fd, buf, n, flags, addr, len), fd,
+     (linger_start_wanted(), note_read(fd, real.recvfrom(fd, buf, n, flags, addr, len), n > 0, flags)))
 
 /* Not split: descriptors passed over any socket (a UNIX one, mostly) are noted. */
 INTERPOSED ssize_t recvmsg(int fd, struct msghdr *msg, int flags)

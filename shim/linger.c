@@ -33,22 +33,23 @@
 #endif
 #define START_WAIT_YIELDS 10000 /* waiting for another thread to start the drain, or make its pipe: a few ms */
 
-/* A lingering socket. The closing thread claims a slot and publishes the socket in one atomic store,
- * so that a forked child can tell, with one fstat, which of its descriptors are copies of lingering
- * sockets. Everything else in the slot belongs to the drain thread, but for the addresses, which a
- * close made while no drain thread runs fills in before it sets addressed. */
+/* A lingering socket. The closing thread claims a slot (RESERVED: not there yet for anyone else),
+ * fills in the addresses if no drain thread runs (see linger_copy), and publishes the socket in one
+ * atomic store, so that a forked child can tell, with one fstat, which of its descriptors are
+ * copies of lingering sockets. Everything else in the slot belongs to the drain thread. */
 struct lingering {
 	uint64_t socket; /* inode << 32 | (fd + 1); 0: the slot is free */
 	bool watched;    /* in the drain thread's epoll set */
 	int program_fd;  /* the number the program closed, and its addresses, for the log */
 	struct socket_addresses addresses;
-	bool addressed;  /* the addresses were read by the closing thread (see linger_copy) */
+	bool addressed;  /* the addresses were read by the closing thread */
 	uint32_t start_ms, last_data_ms;
 	long long bytes;
 };
+#define RESERVED UINT64_MAX
 
 static struct lingering slots[LINGER_MAX_LIMIT]; /* untouched pages cost no memory */
-static unsigned int capacity;                  /* set when the thread starts */
+static unsigned int capacity;                  /* set with the descriptors */
 static unsigned int high_water;                /* slots [0, high_water) may be taken */
 static unsigned int in_use;
 static unsigned int next_hint;
@@ -59,6 +60,7 @@ static int thread_state;
 /* A close handed a socket over while no drain thread ran: the next call that may start one does
  * (linger_start_wanted). */
 bool linger_wanted;
+bool linger_unseen_threads;
 /* The drain's epoll instance and doorbell pipe are made by the first close that lingers, so that a
  * process that never lingers holds no descriptor of the library's (and its thread sleeps for good). */
 enum { NO_DESCRIPTORS, MAKING_DESCRIPTORS, DESCRIPTORS_READY };
@@ -100,16 +102,17 @@ static bool still_there(uint64_t socket)
 
 /* --- the closing thread's side --- */
 
-static int claim(int fd, uint32_t inode)
+/* A slot for a socket, RESERVED until publish(); -1 if none is free. */
+static int claim(void)
 {
-	uint64_t socket = (uint64_t)inode << 32 | (uint32_t)(fd + 1);
-	if (__atomic_add_fetch(&in_use, 1, __ATOMIC_ACQ_REL) <= capacity) {
+	unsigned int slots_made = LOAD(capacity);
+	if (__atomic_add_fetch(&in_use, 1, __ATOMIC_ACQ_REL) <= slots_made) {
 		unsigned int start = __atomic_fetch_add(&next_hint, 1, __ATOMIC_RELAXED);
-		for (unsigned int i = 0; i < capacity; i++) {
-			unsigned int n = (start + i) % capacity;
+		for (unsigned int i = 0; i < slots_made; i++) {
+			unsigned int n = (start + i) % slots_made;
 			uint64_t expected = 0;
 			if (LOAD(slots[n].socket) == 0 &&
-			    __atomic_compare_exchange_n(&slots[n].socket, &expected, socket, false, __ATOMIC_ACQ_REL,
+			    __atomic_compare_exchange_n(&slots[n].socket, &expected, RESERVED, false, __ATOMIC_ACQ_REL,
 							__ATOMIC_RELAXED)) {
 				unsigned int high = LOAD(high_water);
 				while (high < n + 1 && !__atomic_compare_exchange_n(&high_water, &high, n + 1, true,
@@ -123,7 +126,20 @@ static int claim(int fd, uint32_t inode)
 	return -1;
 }
 
+static void publish(int slot, int fd, uint32_t inode)
+{
+	STORE(slots[slot].socket, (uint64_t)inode << 32 | (uint32_t)(fd + 1));
+}
+
+/* A socket a closing thread published, or 0. */
+static uint64_t published(const struct lingering *l)
+{
+	uint64_t socket = LOAD(l->socket);
+	return socket == RESERVED ? 0 : socket;
+}
+
 static void *drain_loop(void *unused);
+static void end_all(void);
 
 /* Is the drain thread running, or can this call start it? It starts with every signal blocked: the
  * program's handlers run in the program's threads. Never from close(): pthread_create allocates,
@@ -155,6 +171,8 @@ static bool drain_running(void)
 	bool ok = pthread_create(&thread, &attr, drain_loop, NULL) == 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
+	if (!ok && LOAD(descriptors) == DESCRIPTORS_READY)
+		end_all(); /* while STARTING: no other thread starts one, or ends them, meanwhile */
 	STORE(thread_state, ok ? RUNNING : STOPPED);
 	return ok;
 }
@@ -352,7 +370,7 @@ static const char *drain_unready(void)
 	/* closefrom() may have closed our doorbell: never write into what has its number now. */
 	if (!descriptors_ready() || !ownfd_intact(&doorbell_write))
 		return "descriptors";
-	if (LOAD(in_use) >= capacity)
+	if (LOAD(in_use) >= LOAD(capacity))
 		return "limit";
 	return NULL;
 }
@@ -393,7 +411,7 @@ static void linger_copy(int copy, const struct fd_facts *facts, struct doorbell_
 {
 	int slot = -1;
 	const char *plain = fdstate_writing(m->program_fd, facts->generation) ? "writing"
-			    : (slot = claim(copy, facts->inode)) < 0 ? "limit" : NULL;
+			    : (slot = claim()) < 0 ? "limit" : NULL;
 	if (plain) {
 		skip(copy, m->program_fd, plain); /* the addresses through the copy, while it is open */
 		close_plainly(copy);
@@ -402,16 +420,19 @@ static void linger_copy(int copy, const struct fd_facts *facts, struct doorbell_
 	/* Only now: the drain thread must find the copy the socket's last descriptor, or closing it
 	 * would leave the socket, and its registration in the drain's epoll set, alive. */
 	m->slot = (uint32_t)slot;
-	if (LOAD(thread_state) != RUNNING) {
-		/* The thread starts with the program's next wait or socket call (linger.h); the peer gets
+	bool waiting = LOAD(thread_state) != RUNNING;
+	if (waiting) {
+		/* The thread starts with the program's next wait or socket read (linger.h); the peer gets
 		 * our FIN now, not then, and the log the addresses of a connection that is still up. */
 		if (log_enabled())
 			socket_addresses_read(copy, &slots[slot].addresses);
-		STORE(slots[slot].addressed, true);
+		slots[slot].addressed = true;
 		real.shutdown(copy, SHUT_WR);
-		STORE(linger_wanted, true);
 	}
+	publish(slot, copy, facts->inode);
 	ring(m);
+	if (waiting)
+		STORE(linger_wanted, true);
 }
 
 /* close(): the decision on the program's own descriptor, then the socket moves to a private number.
@@ -500,8 +521,7 @@ int linger_drop(int fd, int (*release)(void *), void *call)
 
 static void release(struct lingering *l)
 {
-	l->watched = false;
-	STORE(l->addressed, false);
+	l->watched = l->addressed = false;
 	STORE(l->socket, 0);
 	__atomic_sub_fetch(&in_use, 1, __ATOMIC_ACQ_REL);
 }
@@ -526,17 +546,17 @@ static void drain(struct lingering *l);
 
 static void watch(uint32_t slot, const struct doorbell_message *m)
 {
-	if (slot >= capacity)
+	if (slot >= LOAD(capacity))
 		return;
 	struct lingering *l = &slots[slot];
-	uint64_t socket = LOAD(l->socket);
+	uint64_t socket = published(l);
 	if (!socket || l->watched)
 		return;
 	l->watched = true;
 	l->program_fd = m->program_fd;
 	/* Read here, not in the program's close(): two system calls less there. The connection is up
 	 * until this thread shuts it down; the peer may be gone by the time the linger ends. */
-	if (log_enabled() && !LOAD(l->addressed))
+	if (log_enabled() && !l->addressed)
 		socket_addresses_read(fd_of(socket), &l->addresses);
 	l->start_ms = l->last_data_ms = fdstate_now_ms();
 	l->bytes = 0;
@@ -547,13 +567,13 @@ static void watch(uint32_t slot, const struct doorbell_message *m)
 	}
 	LOG_EVENT_AT(EV_LINGER_STARTED, m->program_fd, &l->addresses, FIELD_NUM("unread", m->unread));
 	/* The peer gets everything we wrote, then FIN. Failing, the connection has ended meanwhile (the
-	 * program had sent its FIN, and the peer's came back; or a reset): what is left to read says how. */
-	if (real.shutdown(fd_of(socket), SHUT_WR) != 0) {
-		drain(l);
-		return;
-	}
+	 * program had sent its FIN, or the close had, and the peer's came back; or a reset): what is
+	 * left to read says how. */
+	bool ended = real.shutdown(fd_of(socket), SHUT_WR) != 0;
 	if (real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_ADD, fd_of(socket), &e) != 0)
 		finish(l, EV_LINGER_DRAINED, "end", "error");
+	else if (ended)
+		drain(l);
 }
 
 static void answer_doorbell(void)
@@ -573,7 +593,7 @@ static void watch_missed(void)
 		return;
 	for (unsigned int i = 0; i < LOAD(high_water); i++) {
 		struct doorbell_message lost = {.slot = i, .program_fd = -1};
-		if (LOAD(slots[i].socket) && !slots[i].watched)
+		if (published(&slots[i]) && !slots[i].watched)
 			watch(i, &lost);
 	}
 }
@@ -641,7 +661,7 @@ static void *drain_loop(void *unused)
 		for (int i = 0; i < n; i++) {
 			if (events[i].data.u32 == DOORBELL)
 				answer_doorbell();
-			else if (events[i].data.u32 < capacity)
+			else if (events[i].data.u32 < LOAD(capacity))
 				drain(&slots[events[i].data.u32]);
 		}
 		watch_missed();
@@ -651,7 +671,7 @@ static void *drain_loop(void *unused)
 		}
 	}
 	for (unsigned int i = 0; i < LOAD(high_water); i++)
-		if (LOAD(slots[i].socket))
+		if (published(&slots[i]))
 			finish(&slots[i], EV_LINGER_TIMEOUT, "limit", "error");
 	STORE(thread_state, STOPPED); /* first: a close must not make descriptors no thread will serve */
 	drop_descriptors();
@@ -667,7 +687,7 @@ static void end_all(void)
 	STORE(doorbell_missed, true); /* and the slots whose message is not in the pipe */
 	watch_missed();
 	for (unsigned int i = 0; i < LOAD(high_water); i++)
-		if (LOAD(slots[i].socket))
+		if (published(&slots[i]))
 			finish(&slots[i], EV_LINGER_TIMEOUT, "limit", "error");
 }
 
@@ -677,8 +697,7 @@ void linger_start_waiting(void)
 		return;
 	int saved = errno; /* connect()'s EINPROGRESS */
 	STORE(linger_wanted, false);
-	if (!drain_running() && LOAD(thread_state) == STOPPED && LOAD(descriptors) == DESCRIPTORS_READY)
-		end_all();
+	drain_running();
 	errno = saved;
 }
 

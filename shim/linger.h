@@ -16,11 +16,18 @@ static inline bool linger_watches(int fd)
 }
 
 /* glibc's (2.32 and later): true until a second thread is first made, false from then on. musl has
- * none: there a process counts as multi-threaded. */
+ * none: there a process counts as multi-threaded. A thread the program makes with clone() itself,
+ * sharing the descriptor table, glibc does not count: linger_note_threads() says so. */
 extern char __libc_single_threaded __attribute__((weak));
+extern bool linger_unseen_threads;
 static inline bool linger_single_threaded(void)
 {
-	return &__libc_single_threaded && __libc_single_threaded;
+	return &__libc_single_threaded && __libc_single_threaded &&
+	       !__atomic_load_n(&linger_unseen_threads, __ATOMIC_RELAXED);
+}
+static inline void linger_note_threads(void)
+{
+	__atomic_store_n(&linger_unseen_threads, true, __ATOMIC_RELAXED);
 }
 
 /* A write on a tracked socket (its entry e) enters the kernel: with lingering on it is counted until
@@ -44,7 +51,7 @@ static inline void linger_write_ends(struct write_token *writing)
  * every cancellable system call in two compare-and-swaps from then on, for good (docs/PERFORMANCE.md,
  * row 2), which a program that never lingers should not pay. Never in close(), which may run in a
  * signal handler: close() leaves the socket in its slot and sets linger_wanted; the program's next
- * call that waits (poll, select, epoll_wait and their kin), connects, accepts, or reads or writes a
+ * call that waits (poll, select, epoll_wait, the sleeps and their kin), connects, accepts, or reads a
  * socket starts the thread, and so does exit(). */
 extern bool linger_wanted;
 void linger_start_waiting(void);

@@ -198,10 +198,10 @@ show_stderr() { cat "$BATS_TEST_TMPDIR/stderr" >&2; false; }
 
 # --- the drain thread's start ---
 
-# The first lingering close starts the drain thread; a close another thread makes meanwhile waits
-# for it (it used to be a plain one, "linger skipped reason=thread", and its peer was reset).
-# harden_linger_start makes the first closes of fresh processes from 8 threads at once: without the
-# library all reset; with it, every one lingers.
+# The first lingering close makes the drain's epoll instance and pipe; a close another thread makes
+# meanwhile waits for them (once it was a plain one, "linger skipped reason=thread", and its peer was
+# reset). harden_linger_start makes the first closes of fresh processes from 8 threads at once:
+# without the library all reset; with it, every one lingers.
 @test "closes made by several threads at once as the process's first lingering closes all linger" {
 	run "$PROGS/harden_linger_start"
 	[ "$output" = "rounds=20 closes=160 eof=0 reset=160" ]

@@ -864,10 +864,9 @@ static bool listen_shared(void)
 	return listen_on(&shared_listeners[0], false) && listen_on(&shared_listeners[1], true);
 }
 
-/* The first lingering close of a process starts the library's drain thread, and a close that another
- * thread makes meanwhile is a plain one ("linger skipped reason=thread": see harden_linger_start).
- * So that the checks of -t hold, one close with unread input, made here before any other thread
- * exists, starts it. Without the library it resets its connection, which nothing checks. */
+/* One close with unread input, made here before any other thread exists, makes the library's drain
+ * (its epoll instance, pipe and thread) before the checks of -t begin, so that none of them meets a
+ * drain being made. Without the library it resets its connection, which nothing checks. */
 static void warm_up(void)
 {
 	const struct listener *l = &shared_listeners[0];
