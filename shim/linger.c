@@ -431,7 +431,7 @@ static void linger_copy(int copy, const struct fd_facts *facts, struct doorbell_
 	}
 	publish(slot, copy, facts->inode);
 	ring(m);
-	if (waiting)
+	if (waiting || LOAD(thread_state) != RUNNING) /* or it ended meanwhile (see drain_loop) */
 		STORE(linger_wanted, true);
 }
 
@@ -651,6 +651,8 @@ static void *drain_loop(void *unused)
 	while ((state = LOAD(descriptors)) != DESCRIPTORS_READY)
 		syscall(SYS_futex, &descriptors, FUTEX_WAIT_PRIVATE, state, NULL, NULL, 0);
 	uint32_t last_check = fdstate_now_ms();
+	/* A thread that starts anew after one ended may find slots whose messages went to its pipe. */
+	STORE(doorbell_missed, true);
 	for (;;) {
 		/* Not libc's epoll_wait: another preload's (libfaketime's) may stretch the timeout. */
 		int n = clock_epoll_wait(LOAD(epoll_fd), events, 64, LOAD(in_use) ? SCAN_MS : IDLE_CHECK_MS);
