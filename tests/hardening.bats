@@ -91,7 +91,7 @@ show_stderr() { cat "$BATS_TEST_TMPDIR/stderr" >&2; false; }
 }
 
 # With -f FREE the process's first lingering close comes when only FREE descriptors are free. The
-# drain thread started already, with the connection (never in close(): see linger.c), but without
+# process has one thread, so no drain thread yet (it starts after a close lingers), and no
 # descriptors: the close needs four, the drain's epoll instance and doorbell pipe, which the first
 # lingering close makes, and its copy of the socket. With fewer it is a plain one, and nothing of the
 # attempt stays open (other_added: the drain's epoll instance and pipe, once they are made).
@@ -189,7 +189,8 @@ show_stderr() { cat "$BATS_TEST_TMPDIR/stderr" >&2; false; }
 	TCPRARE_CLOSEWAIT_IDLE_MS=0 TCPRARE_LINGER=$linger TCPRARE_LOG=/dev/null run with_tcprare "$PROGS/harden_enomem" -n   # the control: no limit
 	[ "$output" = "dup2=300 errno_kept=1 write=EPIPE close=0 linger_close=0 errno_kept=1 client=$control_client" ]
 
-	# The drain thread started with the connections, before the limit: the close still lingers.
+	# The close lingers (it sends the FIN itself); the drain thread cannot start under the limit, and
+	# the read that tried ends the linger, after the FIN.
 	TCPRARE_CLOSEWAIT_IDLE_MS=0 TCPRARE_LINGER=$linger TCPRARE_LOG=$LOG run with_tcprare "$PROGS/harden_enomem"
 	[ "$status" -ne 77 ] || skip "$output"
 	[ "$status" -eq 0 ]

@@ -1,6 +1,6 @@
 /* harden_enomem: the program's address space is full (RLIMIT_AS at its current size), so every new
  * mapping fails with ENOMEM: the library's descriptor table cannot map the page for a new range of
- * numbers (its drain thread started earlier, with the connections). The program's calls must still work, with their
+ * numbers, nor its drain thread a stack. The program's calls must still work, with their
  * errno untouched; the library just does less.
  *
  *   harden_enomem [-n]
@@ -11,8 +11,8 @@
  *   - one byte written through 300: the guard refuses it (EPIPE) if it knows 300 is a copy of the
  *     client; under the limit it cannot know, and the write passes through as without the library;
  *   - close(300);
- *   - close() of the second server side: with TCPRARE_LINGER=on it lingers, as the drain thread is
- *     already running.
+ *   - close() of the second server side: with TCPRARE_LINGER=on it lingers: the close sends the FIN
+ *     itself, and the drain thread, which the client's read then cannot start, ends the linger.
  * Prints
  *   dup2=R errno_kept=K write=W close=C linger_close=L errno_kept=K2 client=eof|reset
  * R: dup2's result; K: errno as it was before dup2 (it succeeded); W: the write's result, or EPIPE;
