@@ -163,7 +163,8 @@ struct fd_entry {
 	uint64_t writing;
 	/* What the program read through the hooks. Never more than it read from the socket: two threads
 	 * reading at once may each add to the same old value, and reads that bypass the hooks (stdio's,
-	 * through glibc's internal __read) count nothing. So what the kernel received less this is at least what is unread. */
+	 * through glibc's internal __read) count nothing. So what the kernel received less this is at
+	 * least what is unread. */
 	uint64_t bytes_read;
 };
 

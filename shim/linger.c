@@ -460,7 +460,6 @@ void linger_prepare(void)
 		linger_start_waiting();
 }
 
-
 bool linger_holds(int fd)
 {
 	struct fd_facts facts;
