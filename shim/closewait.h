@@ -22,6 +22,15 @@ struct write_size {
 	const void *what;
 };
 
+/* Can the guard ever judge a write on the socket whose entry is e? By default only on connections
+ * this process made (see in_scope() in closewait.c): a server's writes on the sockets it accepted
+ * pay no clock read. An origin changes only from FD_CREATED, before the socket's first write counts. */
+static inline bool closewait_judges(struct fd_entry *e)
+{
+	return config.closewait != MODE_OFF &&
+	       (fdstate_origin(e) == FD_CONNECTED || config.closewait_scope_all);
+}
+
 /* Is this write on a tracked socket (its entry e) one the guard must look at? Records the write's
  * time; yes only once the peer is known to have closed, or after a pause of TCPRARE_CLOSEWAIT_IDLE_MS:
  * a FIN counts only after the connection was quiet for that long (see closewait.c), so only a write
@@ -30,7 +39,7 @@ struct write_size {
  *	if (closewait_due(e, &note) && closewait_refuses(fd, note, flags, &(struct write_size){...}))  */
 static inline bool closewait_due(struct fd_entry *e, struct write_note *note)
 {
-	if (config.closewait == MODE_OFF)
+	if (!closewait_judges(e))
 		return false;
 	fdstate_note_write(e, note);
 	return note->peer_closed || note->idle_ms >= config.closewait_idle_ms;
@@ -40,7 +49,7 @@ static inline bool closewait_due(struct fd_entry *e, struct write_note *note)
  * records no write (see fdstate_peek_write()). */
 static inline bool closewait_due_buffered(struct fd_entry *e, struct write_note *note)
 {
-	if (config.closewait == MODE_OFF)
+	if (!closewait_judges(e))
 		return false;
 	fdstate_peek_write(e, note);
 	return note->peer_closed || note->idle_ms >= config.closewait_idle_ms;

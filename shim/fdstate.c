@@ -296,7 +296,6 @@ bool fdstate_get(int fd, struct fd_facts *facts)
 		.shut_rd = flags & FLAG_SHUT_RD,
 		.shut_wr = flags & FLAG_SHUT_WR,
 		.peer_closed = flags & FLAG_PEER_CLOSED,
-		.last_write_ms = LOAD(e->last_write_ms),
 		.generation = LOAD(e->generation),
 		.bytes_read = LOAD(e->bytes_read),
 	};

@@ -33,7 +33,6 @@ struct fd_facts {
 	bool read_bulk;       /* its last read brought a kilobyte or more: the peer sends in bulk */
 	bool shut_rd, shut_wr; /* the program called shutdown() */
 	bool peer_closed;     /* the guard found that the peer closed the idle connection: for good */
-	uint32_t last_write_ms; /* monotonic, see fdstate_now_ms(); creation time until the first write */
 	uint32_t generation;  /* of the number: see struct fd_entry */
 	uint64_t bytes_read;  /* by the program through the hooks: at most what it read (see below) */
 };
@@ -186,6 +185,11 @@ static inline struct fd_entry *fdstate_entry(int fd)
 static inline bool fdstate_is_tracked(int fd)
 {
 	return fdstate_entry(fd) != NULL;
+}
+
+static inline enum fd_origin fdstate_origin(struct fd_entry *e)
+{
+	return (enum fd_origin)(__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & ORIGIN_MASK);
 }
 
 static inline void fdstate_write_facts(struct fd_entry *e, struct write_note *note, bool record)

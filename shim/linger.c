@@ -462,8 +462,8 @@ void linger_prepare(void)
 
 bool linger_holds(int fd)
 {
-	struct fd_facts facts;
-	return fdstate_get(fd, &facts) && facts.origin == FD_LINGERING && fdstate_still_same(fd);
+	struct fd_entry *e = fdstate_entry(fd);
+	return e && fdstate_origin(e) == FD_LINGERING && fdstate_still_same(fd);
 }
 
 bool linger_close(int fd)
