@@ -11,6 +11,10 @@
  *                       client connects, sends the request, reads to EOF, closes, one at a time.
  *                       Prints "<wall_ns> <cpu_ns>" for the loop. The CPU time is the whole
  *                       server process's: the library's drain thread counts.
+ *   connloop answer-info N
+ *                       as answer, and the server asks getsockopt(TCP_INFO) before each close, as
+ *                       the lingering close's decision does: that decision's floor, run without
+ *                       the library.
  *   connloop close N [FILE]
  *                       close() latency. The client opens N connections, sends a request on each
  *                       and keeps them all open; the server accepts them all, then closes them one
@@ -41,6 +45,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -117,7 +122,7 @@ static int run_client(const char *mode, long count, int port, int control)
 			}
 			close(connect_to(&addr));
 		}
-	} else if (strcmp(mode, "answer") == 0) {
+	} else if (strncmp(mode, "answer", 6) == 0) {
 		for (long i = 0; i < count; i++) {
 			int fd = connect_to(&addr);
 			write_all(fd, request, sizeof(request) - 1, "send the request");
@@ -286,10 +291,10 @@ int main(int argc, char **argv)
 		return failed ? failed : wait_for_server();
 	}
 	if (argc < 3 || argc > 4 ||
-	    (strcmp(argv[1], "accept") != 0 && strcmp(argv[1], "answer") != 0 && strcmp(argv[1], "close") != 0 &&
-	     strcmp(argv[1], "scale") != 0) ||
+	    (strcmp(argv[1], "accept") != 0 && strcmp(argv[1], "answer") != 0 && strcmp(argv[1], "answer-info") != 0 &&
+	     strcmp(argv[1], "close") != 0 && strcmp(argv[1], "scale") != 0) ||
 	    (argc == 4 && strcmp(argv[1], "close") != 0)) {
-		fprintf(stderr, "usage: connloop accept|answer|scale N\n       connloop close N [SAMPLES_FILE]\n");
+		fprintf(stderr, "usage: connloop accept|answer|answer-info|scale N\n       connloop close N [SAMPLES_FILE]\n");
 		return 2;
 	}
 	const char *mode = argv[1];
@@ -361,7 +366,9 @@ int main(int argc, char **argv)
 				die("report progress");
 		}
 		cpu1 = ns_of(CLOCK_PROCESS_CPUTIME_ID), wall1 = ns_of(CLOCK_MONOTONIC);
-	} else if (strcmp(mode, "answer") == 0) {
+	} else if (strncmp(mode, "answer", 6) == 0) {
+		bool asking = strcmp(mode, "answer-info") == 0;
+		struct tcp_info info;
 		wall0 = ns_of(CLOCK_MONOTONIC), cpu0 = ns_of(CLOCK_PROCESS_CPUTIME_ID);
 		for (long i = 0; i < count; i++) {
 			int fd = accept(listen_fd, NULL, NULL);
@@ -369,6 +376,8 @@ int main(int argc, char **argv)
 				die("accept");
 			read_exactly(fd, buf, sizeof(request) - 1, "read the request");
 			write_all(fd, answer, sizeof(answer) - 1, "write the answer");
+			if (asking && getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &(socklen_t){sizeof(info)}) != 0)
+				die("getsockopt TCP_INFO");
 			close(fd);
 		}
 		cpu1 = ns_of(CLOCK_PROCESS_CPUTIME_ID), wall1 = ns_of(CLOCK_MONOTONIC);

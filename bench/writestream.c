@@ -3,6 +3,9 @@
  *
  *   writestream tcp N    connect to a loopback reader, write(fd, "x", 1) N times
  *   writestream null N   the same N writes to /dev/null (a descriptor the library does not track)
+ *   writestream tcp-clock N
+ *                        as tcp, reading the coarse monotonic clock before each write, as the
+ *                        guard's idle test does: that test's floor, run without the library
  *
  * Prints "<wall_ns> <cpu_ns>" for the write loop alone (setup and teardown are not timed). The TCP
  * reader is a separate process that execs this program again without LD_PRELOAD, so it is the
@@ -12,6 +15,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,18 +98,23 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--reader") == 0)
 		return run_reader((int)parse_number(argv[2], 0, INT_MAX, "the listening descriptor"));
-	if (argc != 3 || (strcmp(argv[1], "tcp") != 0 && strcmp(argv[1], "null") != 0)) {
-		fprintf(stderr, "usage: writestream tcp|null N\n");
+	bool clocked = argc == 3 && strcmp(argv[1], "tcp-clock") == 0;
+	bool tcp = clocked || (argc == 3 && strcmp(argv[1], "tcp") == 0);
+	if (argc != 3 || (!tcp && strcmp(argv[1], "null") != 0)) {
+		fprintf(stderr, "usage: writestream tcp|tcp-clock|null N\n");
 		return 2;
 	}
 	long count = parse_number(argv[2], 1, 100000000, "the count");
 	pid_t reader = 0;
-	int fd = strcmp(argv[1], "tcp") == 0 ? open_tcp(argv[0], &reader) : open("/dev/null", O_WRONLY);
+	int fd = tcp ? open_tcp(argv[0], &reader) : open("/dev/null", O_WRONLY);
 	if (fd < 0)
 		die("open /dev/null");
 
 	uint64_t wall0 = ns_of(CLOCK_MONOTONIC), cpu0 = ns_of(CLOCK_PROCESS_CPUTIME_ID);
+	struct timespec now;
 	for (long i = 0; i < count; i++) {
+		if (clocked)
+			clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
 		if (write(fd, "x", 1) != 1)
 			die("write");
 	}
