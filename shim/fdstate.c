@@ -293,6 +293,7 @@ bool fdstate_get(int fd, struct fd_facts *facts)
 		.shared = (flags & FLAG_SHARED) || LOAD(e->fork_gen) != LOAD(fork_generation),
 		.read_eof = flags & FLAG_READ_EOF,
 		.read_bulk = flags & FLAG_READ_BULK,
+		.wrote_last = flags & FLAG_WROTE_LAST,
 		.shut_rd = flags & FLAG_SHUT_RD,
 		.shut_wr = flags & FLAG_SHUT_WR,
 		.peer_closed = flags & FLAG_PEER_CLOSED,

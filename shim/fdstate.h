@@ -31,6 +31,7 @@ struct fd_facts {
 	bool shared;          /* another descriptor or process may hold the same socket */
 	bool read_eof;        /* the program itself has read EOF: it knows the peer is done sending */
 	bool read_bulk;       /* its last read brought a kilobyte or more: the peer sends in bulk */
+	bool wrote_last;      /* the program wrote since it last read data (or never read any) */
 	bool shut_rd, shut_wr; /* the program called shutdown() */
 	bool peer_closed;     /* the guard found that the peer closed the idle connection: for good */
 	uint32_t generation;  /* of the number: see struct fd_entry */
@@ -140,6 +141,7 @@ enum {
 	FLAG_SHUT_WR = 1u << 7,
 	FLAG_PEER_CLOSED = 1u << 8,
 	FLAG_READ_BULK = 1u << 9,
+	FLAG_WROTE_LAST = 1u << 10,
 };
 
 /* All fields are accessed with __atomic builtins; ino is written last and read first, so a reader
@@ -234,6 +236,14 @@ static inline void fdstate_write_ends(struct write_token writing)
 					    __ATOMIC_RELAXED));
 }
 
+/* After a write of data on the tracked socket whose entry is e: the program's last word is its own
+ * (see linger.c). A stream of writes leaves the flags untouched. */
+static inline void fdstate_note_wrote(struct fd_entry *e)
+{
+	if (!(__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & FLAG_WROTE_LAST))
+		__atomic_fetch_or(&e->flags, FLAG_WROTE_LAST, __ATOMIC_RELAXED);
+}
+
 /* A kilobyte or more says the peer sends in bulk (an upload): see linger.c. */
 #define FDSTATE_BULK_READ_MIN 1024
 
@@ -242,11 +252,15 @@ static inline void fdstate_note_read(int fd, size_t bytes, bool consumed)
 	struct fd_entry *e = fdstate_entry(fd);
 	if (!e)
 		return;
-	if (consumed) /* not atomic: a lost update only counts less (see struct fd_entry) */
+	uint32_t flags = __atomic_load_n(&e->flags, __ATOMIC_RELAXED);
+	if (consumed) { /* not atomic: a lost update only counts less (see struct fd_entry) */
 		__atomic_store_n(&e->bytes_read, __atomic_load_n(&e->bytes_read, __ATOMIC_RELAXED) + bytes,
 				 __ATOMIC_RELAXED);
+		if (flags & FLAG_WROTE_LAST)
+			__atomic_fetch_and(&e->flags, ~(uint32_t)FLAG_WROTE_LAST, __ATOMIC_RELAXED);
+	}
 	bool bulk = bytes >= FDSTATE_BULK_READ_MIN;
-	if (!(__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & FLAG_READ_BULK) == !bulk)
+	if (!(flags & FLAG_READ_BULK) == !bulk)
 		return; /* a stream of reads alike leaves the flags untouched */
 	if (bulk)
 		__atomic_fetch_or(&e->flags, FLAG_READ_BULK, __ATOMIC_RELAXED);

@@ -12,7 +12,8 @@ void hooks_note_connected(int fd);
 
 /* CALL on fd, unless the CLOSE_WAIT guard refuses it (then -1, errno EPIPE); on a tracked TCP socket
  * counted while it is in the kernel, for a lingering close in another thread (see
- * linger_write_starts). The rest are the fields of the write's struct write_size, for the guard's
+ * linger_write_starts), and after it wrote data, noted as the program's last word (fdstate_note_wrote).
+ * The rest are the fields of the write's struct write_size, for the guard's
  * log, built only when it looks. A vfork child's number may name another socket than the parent's,
  * and the table and the log are the parent's: it writes as without the library. */
 #define GUARDED_WRITE(fd, flags, call, ...)                                                           \
@@ -25,6 +26,8 @@ void hooks_note_connected(int fd);
 			LINGER_COUNTED_WRITE struct write_token writing_ =                            \
 				entry_ ? linger_write_starts(entry_) : (struct write_token){NULL, 0}; \
 			result_ = (call);                                                             \
+			if (entry_ && result_ > 0)                                                    \
+				fdstate_note_wrote(entry_);                                           \
 		}                                                                                     \
 		result_;                                                                              \
 	})

@@ -100,8 +100,10 @@ static void mark_failed(FILE *stream)
 static void note_sent(struct fd_entry *e, FILE *stream, size_t pending_before, size_t added)
 {
 	struct write_note ignored;
-	if (__fpending(stream) < pending_before + added)
+	if (__fpending(stream) < pending_before + added) {
 		fdstate_note_write(e, &ignored);
+		fdstate_note_wrote(e);
+	}
 }
 
 /* CALL on STREAM unless the guard refuses it (then FAIL). ADDED: the bytes the call put into the

@@ -270,7 +270,13 @@ struct kernel_tcp_info {
  * connection (a server's idle timeout; nothing either way for a second): a plain close's FIN, or RST
  * for what is unread, tells the peer at once, where a linger would read and throw away what it sent
  * next, instead of its writes failing and its own error path running. Once the peer's FIN is in and
- * nothing is left unread, a plain close is a clean one.
+ * nothing is left unread, a plain close is a clean one. No either when a client gives up a stream
+ * its server sends in answer (curl --max-time, curl | head): it read since its last write, all it
+ * sent is acknowledged, and the peer's data is newer than ours, or comes in bulk (within the
+ * millisecond of the kernel's clock, a megabyte arrives here). The server read what we sent before
+ * it answered; the RST stops it at once, where a linger would read on for nothing and hold the
+ * program's exit for a second. (A server that answered early and read on is no such client: the
+ * upload it gives up was under way before its answer.)
  * One getsockopt(), and one ioctl() only if the program may have left input unread: this runs on
  * every close of a connection. */
 static bool close_would_lose(int fd, const struct fd_facts *facts, int *unread)
@@ -287,7 +293,9 @@ static bool close_would_lose(int fd, const struct fd_facts *facts, int *unread)
 	bool peer_may_send = t.state == TCP_ESTABLISHED || t.state == TCP_FIN_WAIT1 || t.state == TCP_FIN_WAIT2;
 	/* With the peer's FIN in, nothing more arrives; but what is unread still draws RST. */
 	bool fin_in = t.state == TCP_CLOSE_WAIT || t.state == TCP_CLOSING || t.state == TCP_LAST_ACK;
-	if (!sent || idle || !(peer_may_send || fin_in))
+	bool given_up = facts->origin == FD_CONNECTED && !facts->wrote_last && !facts->shut_wr && since_4_6 &&
+			t.unacked == 0 && t.notsent_bytes == 0 && (theirs < ours || facts->read_bulk);
+	if (!sent || idle || given_up || !(peer_may_send || fin_in))
 		return false;
 	/* What the kernel received less what the program read through the hooks is at least what is
 	 * unread (struct fd_entry): when that is nothing, the ioctl is saved. The kernel counts the
@@ -421,14 +429,17 @@ static void linger_copy(int copy, const struct fd_facts *facts, struct doorbell_
 	 * would leave the socket, and its registration in the drain's epoll set, alive. */
 	m->slot = (uint32_t)slot;
 	bool waiting = LOAD(thread_state) != RUNNING;
-	if (waiting) {
-		/* The thread starts with the program's next wait or socket read (linger.h); the peer gets
-		 * our FIN now, not then, and the log the addresses of a connection that is still up. */
+	/* The log's addresses while the connection is still up: after the program's own shutdown() the
+	 * peer may finish it before the drain thread looks (python's http.server; then the peer's is
+	 * gone). */
+	if (waiting || facts->shut_wr) {
 		if (log_enabled())
 			socket_addresses_read(copy, &slots[slot].addresses);
 		slots[slot].addressed = true;
-		real.shutdown(copy, SHUT_WR);
 	}
+	if (waiting) /* the thread starts with the program's next wait or socket read (linger.h): the
+		      * peer gets our FIN now, not then */
+		real.shutdown(copy, SHUT_WR);
 	publish(slot, copy, facts->inode);
 	ring(m);
 	if (waiting || LOAD(thread_state) != RUNNING) /* or it ended meanwhile (see drain_loop) */
@@ -554,7 +565,8 @@ static void watch(uint32_t slot, const struct doorbell_message *m)
 	l->watched = true;
 	l->program_fd = m->program_fd;
 	/* Read here, not in the program's close(): two system calls less there. The connection is up
-	 * until this thread shuts it down; the peer may be gone by the time the linger ends. */
+	 * until this thread shuts it down (unless the program did: linger_copy); the peer may be gone
+	 * by the time the linger ends. */
 	if (log_enabled() && !l->addressed)
 		socket_addresses_read(fd_of(socket), &l->addresses);
 	l->start_ms = l->last_data_ms = fdstate_now_ms();

@@ -15,6 +15,9 @@
                          6 MB/s through a 64 KB receive buffer, so that most of a large answer still
                          waits in the server's send queue when it closes; prints "got BYTES
                          end=eof|ECONNRESET|...".
+  stream                 answers each HTTP request, one connection after the other, with an endless
+                         body in 64 KB blocks until the client is gone; prints "port N" first, then
+                         for each connection "sent BYTES end=ECONNRESET|EPIPE|...".
   epoll_reuse raw|libc   closes a socket registered in an epoll instance, accepts another one that
                          takes its number, and prints which events that instance then reports:
                          "events: none" or "events: fd=N mask=M ...". raw: the instance is made and
@@ -61,6 +64,23 @@ def forking_server(size):
     with socketserver.ForkingTCPServer(("127.0.0.1", 0), Handler) as server:
         print("port", server.server_address[1], flush=True)
         server.serve_forever()
+
+
+def stream():
+    listener = socket.create_server(("127.0.0.1", 0))
+    print("port", listener.getsockname()[1], flush=True)
+    block = bytes(65536)
+    while True:
+        conn, _ = listener.accept()
+        conn.recv(4096)
+        sent = 0
+        try:
+            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n")
+            while True:
+                sent += conn.send(block)
+        except OSError as e:
+            print("sent", sent, "end=" + errno.errorcode.get(e.errno, str(e.errno)), flush=True)
+        conn.close()
 
 
 def upload(url, path):
@@ -170,6 +190,8 @@ if __name__ == "__main__":
         upload(args[0], args[1])
     elif command == "get":
         get(*args)
+    elif command == "stream":
+        stream()
     elif command == "epoll_reuse":
         epoll_reuse(args[0])
     else:
