@@ -31,7 +31,7 @@ struct fd_facts {
 	bool shared;          /* another descriptor or process may hold the same socket */
 	bool read_eof;        /* the program itself has read EOF: it knows the peer is done sending */
 	bool read_bulk;       /* its last read brought a kilobyte or more: the peer sends in bulk */
-	bool wrote_last;      /* the program wrote since it last read data (or never read any) */
+	bool wrote_last;      /* the program wrote since it last read data */
 	bool shut_rd, shut_wr; /* the program called shutdown() */
 	bool peer_closed;     /* the guard found that the peer closed the idle connection: for good */
 	uint32_t generation;  /* of the number: see struct fd_entry */

@@ -340,9 +340,14 @@ static bool flush_refused(FILE *stream)
 {
 	int fd = stream_fd(stream);
 	struct fd_entry *e = stream_watched(stream) && !in_vfork_child() ? fdstate_entry(fd) : NULL;
-	if (!e || !refused_buffered(e, fd, &(struct write_size){.count = output_bytes,
-								 .what = &(struct stream_output){.stream = stream}}))
+	if (!e)
 		return false;
+	if (!refused_buffered(e, fd, &(struct write_size){.count = output_bytes,
+							  .what = &(struct stream_output){.stream = stream}})) {
+		if (__fpending(stream) > 0) /* fclose() writes it where no hook sees: the program's last word */
+			fdstate_note_wrote(e);
+		return false;
+	}
 	int saved = errno;
 	__fpurge(stream);
 	errno = saved;

@@ -271,12 +271,14 @@ struct kernel_tcp_info {
  * for what is unread, tells the peer at once, where a linger would read and throw away what it sent
  * next, instead of its writes failing and its own error path running. Once the peer's FIN is in and
  * nothing is left unread, a plain close is a clean one. No either when a client gives up a stream
- * its server sends in answer (curl --max-time, curl | head): it read since its last write, all it
- * sent is acknowledged, and the peer's data is newer than ours, or comes in bulk (within the
- * millisecond of the kernel's clock, a megabyte arrives here). The server read what we sent before
- * it answered; the RST stops it at once, where a linger would read on for nothing and hold the
- * program's exit for a second. (A server that answered early and read on is no such client: the
- * upload it gives up was under way before its answer.)
+ * its server sends in answer (curl --max-time, curl | head): the connection is up both ways, the
+ * program read since its last write, all it sent is acknowledged, and the peer's data is newer than
+ * ours (or as new, within the millisecond of the kernel's clock, in which a megabyte arrives here,
+ * and read in bulk). The server read what we sent before it answered; the RST stops it at once,
+ * where a linger would read on for nothing and hold the program's exit for a second. (A server that
+ * answered early and read on is no such client: the upload it gives up was under way before its
+ * answer. A client whose commands the server reads only after a long answer to an earlier one loses
+ * them, as without the library: libtcprare(7).)
  * One getsockopt(), and one ioctl() only if the program may have left input unread: this runs on
  * every close of a connection. */
 static bool close_would_lose(int fd, const struct fd_facts *facts, int *unread)
@@ -293,8 +295,9 @@ static bool close_would_lose(int fd, const struct fd_facts *facts, int *unread)
 	bool peer_may_send = t.state == TCP_ESTABLISHED || t.state == TCP_FIN_WAIT1 || t.state == TCP_FIN_WAIT2;
 	/* With the peer's FIN in, nothing more arrives; but what is unread still draws RST. */
 	bool fin_in = t.state == TCP_CLOSE_WAIT || t.state == TCP_CLOSING || t.state == TCP_LAST_ACK;
-	bool given_up = facts->origin == FD_CONNECTED && !facts->wrote_last && !facts->shut_wr && since_4_6 &&
-			t.unacked == 0 && t.notsent_bytes == 0 && (theirs < ours || facts->read_bulk);
+	bool given_up = facts->origin == FD_CONNECTED && t.state == TCP_ESTABLISHED && facts->bytes_read > 0 &&
+			!facts->wrote_last && !facts->shut_wr && since_4_6 && t.unacked == 0 && t.notsent_bytes == 0 &&
+			(theirs < ours || (theirs == ours && facts->read_bulk));
 	if (!sent || idle || given_up || !(peer_may_send || fin_in))
 		return false;
 	/* What the kernel received less what the program read through the hooks is at least what is
