@@ -639,6 +639,9 @@ static void drain(struct lingering *l)
 	}
 }
 
+/* Set by exit() once its grace is over: every socket still lingering ends, and says so. */
+static bool exiting;
+
 static void enforce_limits(void)
 {
 	uint32_t now = fdstate_now_ms();
@@ -646,7 +649,9 @@ static void enforce_limits(void)
 		struct lingering *l = &slots[i];
 		if (!LOAD(l->socket) || !l->watched)
 			continue;
-		if (now - l->start_ms >= config.linger_ms)
+		if (LOAD(exiting))
+			finish(l, EV_LINGER_TIMEOUT, "limit", "exit");
+		else if (now - l->start_ms >= config.linger_ms)
 			finish(l, EV_LINGER_TIMEOUT, "limit", "total");
 		else if (now - l->last_data_ms >= config.linger_idle_ms)
 			finish(l, EV_LINGER_TIMEOUT, "limit", "idle");
@@ -741,5 +746,13 @@ void linger_finish(void)
 		linger_start_waiting();
 	uint32_t start = fdstate_now_ms();
 	while (LOAD(thread_state) == RUNNING && LOAD(in_use) && fdstate_now_ms() - start < EXIT_GRACE_MS)
+		clock_sleep_ms(5);
+	/* The kernel would reset what is left without a word: the drain thread ends each with a line of
+	 * its own (it checks its limits every SCAN_MS while sockets linger). */
+	if (LOAD(thread_state) != RUNNING || !LOAD(in_use))
+		return;
+	STORE(exiting, true);
+	start = fdstate_now_ms();
+	while (LOAD(thread_state) == RUNNING && LOAD(in_use) && fdstate_now_ms() - start < 3 * SCAN_MS)
 		clock_sleep_ms(5);
 }

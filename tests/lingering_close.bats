@@ -16,6 +16,7 @@ setup() {
 
 teardown() {
 	stop_server
+	stop_tracked
 }
 
 probe() { "$PROGS/linger_probe" "$@" 2>"$BATS_TEST_TMPDIR/stderr"; }
@@ -325,4 +326,32 @@ print(" ".join(fates))' 2>"$BATS_TEST_TMPDIR/stderr"
 	run idle_close unread with_tcprare
 	[ "$output" = "$without" ]
 	[ "$(grep -c 'linger started' "$BATS_TEST_TMPDIR/stderr")" -eq 0 ]
+}
+
+# At exit the library gives the sockets still lingering a second to finish (libtcprare(7), LIMITS);
+# then the kernel resets the rest, as it would have at once without the library. Each ends with a
+# line of its own: the program's last one said only that it had started.
+@test "a socket still lingering when the program exits is ended a second later, and the log says so" {
+	with_tcprare timeout 20 /usr/bin/python3 -c '
+import socket
+l = socket.create_server(("127.0.0.1", 0))
+print(l.getsockname()[1], flush=True)
+s, _ = l.accept()
+s.recv(1)                 # the request, all but its first byte left unread
+s.sendall(b"answer\n")
+s.close()' >"$BATS_TEST_TMPDIR/port" 2>"$BATS_TEST_TMPDIR/stderr" &
+	local server=$!
+	track "$server"
+	for _ in $(seq 100); do [ -s "$BATS_TEST_TMPDIR/port" ] && break; sleep 0.05; done
+	# The client sends its request and stays, quiet, for longer than the server's grace.
+	timeout 10 /usr/bin/python3 -c '
+import socket, sys, time
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+c.sendall(b"request")
+time.sleep(3)' "$(cat "$BATS_TEST_TMPDIR/port")" &
+	track $!
+	wait "$server"
+	cat "$BATS_TEST_TMPDIR/stderr"
+	grep -Eq 'linger started fd=[0-9]+ .* unread=6$' "$BATS_TEST_TMPDIR/stderr"
+	grep -Eq 'linger timeout fd=[0-9]+ .* bytes=6 ms=[0-9]+ limit=exit$' "$BATS_TEST_TMPDIR/stderr"
 }
