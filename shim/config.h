@@ -32,6 +32,9 @@ struct config {
 	char log_path[PATH_MAX]; /* with LOG_FILE; "%p" not yet expanded */
 	enum log_format log_format;
 	bool summary;
+	/* The program installed a seccomp filter: every intervention is off from then on (seccomp.c).
+	 * The one setting that changes after load, once, from false to true. */
+	bool confined;
 };
 
 /* All zero, so every intervention is off, until config_load() sets the defaults: a hook reached

@@ -178,6 +178,13 @@ void fdstate_note_shutdown(int fd, int how)
 		update_flags(e, 0, (how != SHUT_WR ? FLAG_SHUT_RD : 0) | (how != SHUT_RD ? FLAG_SHUT_WR : 0));
 }
 
+void fdstate_note_gave_up(int fd)
+{
+	struct fd_entry *e = fdstate_entry(fd);
+	if (e)
+		update_flags(e, 0, FLAG_GAVE_UP);
+}
+
 void fdstate_mark_shared(int fd)
 {
 	struct fd_entry *e = fdstate_entry(fd);
@@ -294,6 +301,7 @@ bool fdstate_get(int fd, struct fd_facts *facts)
 		.read_eof = flags & FLAG_READ_EOF,
 		.read_bulk = flags & FLAG_READ_BULK,
 		.wrote_last = flags & FLAG_WROTE_LAST,
+		.gave_up = flags & FLAG_GAVE_UP,
 		.shut_rd = flags & FLAG_SHUT_RD,
 		.shut_wr = flags & FLAG_SHUT_WR,
 		.peer_closed = flags & FLAG_PEER_CLOSED,

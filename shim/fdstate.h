@@ -32,6 +32,7 @@ struct fd_facts {
 	bool read_eof;        /* the program itself has read EOF: it knows the peer is done sending */
 	bool read_bulk;       /* its last read brought a kilobyte or more: the peer sends in bulk */
 	bool wrote_last;      /* the program wrote since it last read data */
+	bool gave_up;         /* its shutdown() gave up a stream the peer sends in answer (linger.c) */
 	bool shut_rd, shut_wr; /* the program called shutdown() */
 	bool peer_closed;     /* the guard found that the peer closed the idle connection: for good */
 	uint32_t generation;  /* of the number: see struct fd_entry */
@@ -61,6 +62,7 @@ void fdstate_note_read_eof(int fd);
 static inline void fdstate_note_read(int fd, size_t bytes, bool consumed);
 void fdstate_note_peer_closed(int fd);
 void fdstate_note_shutdown(int fd, int how);
+void fdstate_note_gave_up(int fd);
 void fdstate_mark_shared(int fd);
 /* What the write path needs to know, from one lookup. */
 struct write_note {
@@ -142,6 +144,7 @@ enum {
 	FLAG_PEER_CLOSED = 1u << 8,
 	FLAG_READ_BULK = 1u << 9,
 	FLAG_WROTE_LAST = 1u << 10,
+	FLAG_GAVE_UP = 1u << 11,
 };
 
 /* All fields are accessed with __atomic builtins; ino is written last and read first, so a reader

@@ -122,6 +122,7 @@ INTERPOSED int shutdown(int fd, int how)
 {
 	if (in_vfork_child())
 		return real.shutdown(fd, how);
+	linger_before_shutdown(fd, how);
 	int rc = real.shutdown(fd, how);
 	if (rc == 0)
 		fdstate_note_shutdown(fd, how);

@@ -47,7 +47,8 @@ __attribute__((destructor)) static void tcprare_unload(void)
 	if (in_vfork_child()) /* a child that called exit(), not _exit(): the summary is the parent's */
 		return;
 	linger_finish();
-	long long overflows = backlog_netns_overflows();
+	/* Not under the program's seccomp filter: it reads /proc (seccomp.c). */
+	long long overflows = config.confined ? -1 : backlog_netns_overflows();
 	/* Namespace-wide: other processes' listeners count too, and the name says so. */
 	log_summary(&FIELD_NUM("netns_listen_overflows", overflows), overflows >= 0);
 }

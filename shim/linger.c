@@ -255,6 +255,24 @@ struct kernel_tcp_info {
 	uint32_t segs_out, segs_in, notsent_bytes, min_rtt, data_segs_in, data_segs_out;
 };
 
+/* The socket's TCP_INFO, and how much of it the kernel gave (0: none; an older kernel's is shorter). */
+static socklen_t tcp_info_of(int fd, struct kernel_tcp_info *t)
+{
+	socklen_t len = sizeof(*t);
+	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, t, &len) == 0 ? len : 0;
+}
+#define TCP_INFO_HAS(len, field)                                                                   \
+	((len) >= offsetof(struct kernel_tcp_info, field) + sizeof(((struct kernel_tcp_info *)0)->field))
+
+/* Is a client giving up a stream its server sends in answer (see close_would_lose)? */
+static bool gives_up(const struct kernel_tcp_info *t, bool since_4_6, const struct fd_facts *facts)
+{
+	uint32_t theirs = t->last_data_recv, ours = t->last_data_sent; /* ms ago */
+	return facts->origin == FD_CONNECTED && t->state == TCP_ESTABLISHED && facts->bytes_read > 0 &&
+	       !facts->wrote_last && !facts->shut_wr && since_4_6 && t->unacked == 0 && t->notsent_bytes == 0 &&
+	       (theirs < ours || (theirs == ours && facts->read_bulk));
+}
+
 /* Would a plain close() now lose data the peer has not yet read? The kernel answers with RST, which
  * throws away whatever of ours the peer has not yet read, when input is left unread at the close, and
  * when input arrives after it. So yes if we sent anything, and anything is unread, or the peer may
@@ -284,26 +302,24 @@ struct kernel_tcp_info {
 static bool close_would_lose(int fd, const struct fd_facts *facts, int *unread)
 {
 	struct kernel_tcp_info t;
-	socklen_t len = sizeof(t);
 	*unread = 0;
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &t, &len) != 0)
+	socklen_t len = tcp_info_of(fd, &t);
+	if (!len)
 		return false;
-	bool since_4_6 = len >= offsetof(struct kernel_tcp_info, data_segs_out) + sizeof(t.data_segs_out);
+	bool since_4_6 = TCP_INFO_HAS(len, data_segs_out);
 	bool sent = !since_4_6 || t.data_segs_out > 0; /* an older kernel: assume we did */
 	uint32_t theirs = t.last_data_recv, ours = t.last_data_sent; /* ms ago */
 	bool idle = theirs >= CLOSEWAIT_IDLE_MS_DEFAULT && ours >= CLOSEWAIT_IDLE_MS_DEFAULT;
 	bool peer_may_send = t.state == TCP_ESTABLISHED || t.state == TCP_FIN_WAIT1 || t.state == TCP_FIN_WAIT2;
 	/* With the peer's FIN in, nothing more arrives; but what is unread still draws RST. */
 	bool fin_in = t.state == TCP_CLOSE_WAIT || t.state == TCP_CLOSING || t.state == TCP_LAST_ACK;
-	bool given_up = facts->origin == FD_CONNECTED && t.state == TCP_ESTABLISHED && facts->bytes_read > 0 &&
-			!facts->wrote_last && !facts->shut_wr && since_4_6 && t.unacked == 0 && t.notsent_bytes == 0 &&
-			(theirs < ours || (theirs == ours && facts->read_bulk));
+	bool given_up = gives_up(&t, since_4_6, facts) || (facts->gave_up && !facts->wrote_last);
 	if (!sent || idle || given_up || !(peer_may_send || fin_in))
 		return false;
 	/* What the kernel received less what the program read through the hooks is at least what is
 	 * unread (struct fd_entry): when that is nothing, the ioctl is saved. The kernel counts the
 	 * peer's FIN as a byte received. */
-	bool since_4_1 = len >= offsetof(struct kernel_tcp_info, bytes_received) + sizeof(t.bytes_received);
+	bool since_4_1 = TCP_INFO_HAS(len, bytes_received);
 	bool none_unread = since_4_1 && t.bytes_received == facts->bytes_read + fin_in;
 	if (!none_unread && ioctl(fd, FIONREAD, unread) != 0)
 		return false;
@@ -667,12 +683,12 @@ static void *drain_loop(void *unused)
 	struct epoll_event events[64];
 	/* Until the first close lingers. A waiting thread costs the program nothing. */
 	int state;
-	while ((state = LOAD(descriptors)) != DESCRIPTORS_READY)
+	while ((state = LOAD(descriptors)) != DESCRIPTORS_READY && !LOAD(config.confined))
 		syscall(SYS_futex, &descriptors, FUTEX_WAIT_PRIVATE, state, NULL, NULL, 0);
 	uint32_t last_check = fdstate_now_ms();
 	/* A thread that starts anew after one ended may find slots whose messages went to its pipe. */
 	STORE(doorbell_missed, true);
-	for (;;) {
+	while (!LOAD(config.confined)) {
 		/* Not libc's epoll_wait: another preload's (libfaketime's) may stretch the timeout. */
 		int n = clock_epoll_wait(LOAD(epoll_fd), events, 64, LOAD(in_use) ? SCAN_MS : IDLE_CHECK_MS);
 		/* closefrom() closes our descriptors without a word (the instance itself lives on while we
@@ -693,7 +709,7 @@ static void *drain_loop(void *unused)
 	}
 	for (unsigned int i = 0; i < LOAD(high_water); i++)
 		if (published(&slots[i]))
-			finish(&slots[i], EV_LINGER_TIMEOUT, "limit", "error");
+			finish(&slots[i], EV_LINGER_TIMEOUT, "limit", LOAD(config.confined) ? "seccomp" : "error");
 	STORE(thread_state, STOPPED); /* first: a close must not make descriptors no thread will serve */
 	drop_descriptors();
 	return NULL;
@@ -714,12 +730,40 @@ static void end_all(void)
 
 void linger_start_waiting(void)
 {
-	if (in_vfork_child())
+	if (in_vfork_child() || LOAD(config.confined))
 		return;
 	int saved = errno; /* connect()'s EINPROGRESS */
 	STORE(linger_wanted, false);
 	drain_running();
 	errno = saved;
+}
+
+void linger_before_shutdown(int fd, int how)
+{
+	struct fd_facts facts;
+	struct kernel_tcp_info t;
+	if (how == SHUT_RD || config.linger == MODE_OFF || !may_linger(fd, &facts) || facts.origin != FD_CONNECTED ||
+	    facts.wrote_last || facts.shut_wr || !facts.bytes_read)
+		return; /* no system call for any other shutdown */
+	int saved = errno;
+	socklen_t len = tcp_info_of(fd, &t);
+	if (len && gives_up(&t, TCP_INFO_HAS(len, data_segs_out), &facts))
+		fdstate_note_gave_up(fd);
+	errno = saved;
+}
+
+void linger_stand_down(void)
+{
+	STORE(linger_wanted, false);
+	if (LOAD(thread_state) != RUNNING)
+		return;
+	/* Wake it, from its wait for descriptors or from epoll_wait (a message for no slot). */
+	syscall(SYS_futex, &descriptors, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	if (LOAD(descriptors) == DESCRIPTORS_READY && ownfd_intact(&doorbell_write))
+		ring(&(struct doorbell_message){.slot = UINT32_MAX, .program_fd = -1});
+	uint32_t start = fdstate_now_ms();
+	while (LOAD(thread_state) == RUNNING && fdstate_now_ms() - start < 3 * SCAN_MS)
+		clock_sleep_ms(1);
 }
 
 /* --- fork and exit --- */

@@ -80,6 +80,14 @@ int linger_drop(int fd, int (*release)(void *call), void *call);
  * close() or dup() gets EBADF, as on an unused number (daemonisers close every number at start). */
 bool linger_holds(int fd);
 
+/* Before the program's shutdown(fd, how): a client that gives up a download by shutdown() and then
+ * close() (the JVM's Socket.close() does both) is seen as one only while its FIN is not out yet. */
+void linger_before_shutdown(int fd, int how);
+
+/* The program is installing a seccomp filter (seccomp.c): the drain thread ends every lingering
+ * socket and itself now, while its system calls are still allowed, and nothing starts it again. */
+void linger_stand_down(void);
+
 /* In a forked child: the drain thread does not exist here, and the child owes nothing to the
  * parent's lingering sockets; their copies are closed. */
 void linger_after_fork_child(void);

@@ -150,6 +150,8 @@ void real_resolve(void)
 	SWAP_IN(sendmmsg);
 	SWAP_IN(sendfile);
 	SWAP_IN(splice);
+	SWAP_IN(syscall);
+	SWAP_IN(prctl);
 	SWAP_IN(fork);
 	SWAP_IN(_Fork);
 	SWAP_IN(clone);

@@ -62,6 +62,8 @@ struct real_libc {
 	ssize_t (*sendfile)(int, int, off_t *, size_t);
 	ssize_t (*splice)(int, splice_off *, int, splice_off *, size_t, unsigned int);
 	/* No syscall stands in for these; NULL until resolved. */
+	long (*syscall)(long, ...);
+	int (*prctl)(int, ...);
 	pid_t (*fork)(void);
 	pid_t (*_Fork)(void);
 	int (*clone)(int (*)(void *), void *, int, void *, ...);

@@ -317,6 +317,26 @@ sent_line() {
 	[ "$with" -lt $((4 * without + 16 * 1024 * 1024)) ]
 }
 
+# The JVM's Socket.close() shuts the sending side down first, then closes: the client's FIN is out
+# by the close, so the library judges the download given up at the shutdown, while it still can.
+@test "must not harm: a client giving up a download by shutdown() and close(), as the JVM does, closes plainly" {
+	start_server stream "$PY" "$SERVERS" stream
+	local port without with
+	port=$(port_from stream)
+	run "$PY" "$SERVERS" give_up "$port"
+	[[ $output =~ ^read\ 10[0-9]{5}$ ]]
+	without=$(sent_line 1)
+	LD_PRELOAD="$PRELOAD" TCPRARE_SUMMARY=on TCPRARE_LOG="$SCRATCH/tcprare.%p.log" \
+		"$PY" "$SERVERS" give_up "$port" >"$SCRATCH/client.out"
+	with=$(sent_line 2)
+	echo "without: $without; with: $with"
+	[[ $(cat "$SCRATCH/client.out") =~ ^read\ 10[0-9]{5}$ ]]
+	[ "$(count_log 'summary tcp_sockets=1 ')" -eq 1 ]
+	[ "$(count_log 'linger started')" -eq 0 ]
+	without=$(cut -d' ' -f2 <<<"$without") with=$(cut -d' ' -f2 <<<"$with")
+	[ "$with" -lt $((4 * without + 16 * 1024 * 1024)) ]
+}
+
 @test "must not harm: socat's forking server sends each of 20 connections its 1000000 bytes, as without" {
 	need socat
 	local plain lingering

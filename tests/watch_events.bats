@@ -156,7 +156,8 @@ key() {
 	local lost
 	lost=$(for i in 1 2 3 4 5 6; do grep -qx "received msg $i" "$SCRATCH/server.out" || echo "msg $i"; done)
 	echo "lost: $lost"
-	[ "$(wc -l <<<"$lost")" -ge 2 ] && [ -n "$lost" ]
+	[ -n "$lost" ]
+	[ "$(wc -l <<<"$lost")" -ge 2 ]
 	# The library, preloaded, saw nothing: Go made its system calls itself.
 	[ ! -s "$SCRATCH/tcprare.log" ]
 
@@ -170,7 +171,8 @@ key() {
 	# The quiet before the FIN is about the server's idle timeout.
 	local quiet
 	for quiet in $(events closewait lost | key quiet_ms); do
-		[ "$quiet" -ge 250 ] && [ "$quiet" -le 1000 ]
+		[ "$quiet" -ge 250 ]
+		[ "$quiet" -le 1000 ]
 	done
 	[ "$WATCH_STATUS" -eq 0 ]
 	grep -q "\"event\":\"summary\",\"closewait_lost\":[1-9]" "$SCRATCH/watch.out"

@@ -18,6 +18,9 @@
   stream                 answers each HTTP request, one connection after the other, with an endless
                          body in 64 KB blocks until the client is gone; prints "port N" first, then
                          for each connection "sent BYTES end=ECONNRESET|EPIPE|...".
+  give_up PORT           asks the stream server at PORT for its endless answer, reads a megabyte of it
+                         and gives up as the JVM's Socket.close() does: shutdown(SHUT_WR), then
+                         close(); prints "read BYTES".
   epoll_reuse raw|libc   closes a socket registered in an epoll instance, accepts another one that
                          takes its number, and prints which events that instance then reports:
                          "events: none" or "events: fd=N mask=M ...". raw: the instance is made and
@@ -81,6 +84,17 @@ def stream():
         except OSError as e:
             print("sent", sent, "end=" + errno.errorcode.get(e.errno, str(e.errno)), flush=True)
         conn.close()
+
+
+def give_up(port):
+    c = socket.create_connection(("127.0.0.1", int(port)))
+    c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    got = 0
+    while got < 1000000:
+        got += len(c.recv(65536))
+    c.shutdown(socket.SHUT_WR)
+    c.close()
+    print("read", got, flush=True)
 
 
 def upload(url, path):
@@ -192,6 +206,8 @@ if __name__ == "__main__":
         get(*args)
     elif command == "stream":
         stream()
+    elif command == "give_up":
+        give_up(args[0])
     elif command == "epoll_reuse":
         epoll_reuse(args[0])
     else:
