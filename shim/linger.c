@@ -34,16 +34,17 @@
 #define START_WAIT_YIELDS 10000 /* waiting for another thread to start the drain, or make its pipe: a few ms */
 
 /* A lingering socket. The closing thread claims a slot (RESERVED: not there yet for anyone else),
- * fills in the addresses if no drain thread runs (see linger_copy), and publishes the socket in one
- * atomic store, so that a forked child can tell, with one fstat, which of its descriptors are
- * copies of lingering sockets. Everything else in the slot belongs to the drain thread. */
+ * fills in the program's number, the time and, if no drain thread runs, the addresses (see
+ * linger_copy), and publishes the socket in one atomic store, so that a forked child can tell, with
+ * one fstat, which of its descriptors are copies of lingering sockets. From then on the slot belongs
+ * to the drain thread. */
 struct lingering {
 	uint64_t socket; /* inode << 32 | (fd + 1); 0: the slot is free */
 	bool watched;    /* in the drain thread's epoll set */
 	int program_fd;  /* the number the program closed, and its addresses, for the log */
 	struct socket_addresses addresses;
 	bool addressed;  /* the addresses were read by the closing thread */
-	uint32_t start_ms, last_data_ms;
+	uint32_t start_ms, last_data_ms; /* the close; the peer's last data, from the drain's start on */
 	long long bytes;
 };
 #define RESERVED UINT64_MAX
@@ -447,6 +448,9 @@ static void linger_copy(int copy, const struct fd_facts *facts, struct doorbell_
 	/* Only now: the drain thread must find the copy the socket's last descriptor, or closing it
 	 * would leave the socket, and its registration in the drain's epoll set, alive. */
 	m->slot = (uint32_t)slot;
+	slots[slot].program_fd = m->program_fd;
+	slots[slot].start_ms = fdstate_now_ms();
+	slots[slot].bytes = 0;
 	bool waiting = LOAD(thread_state) != RUNNING;
 	/* The log's addresses while the connection is still up: after the program's own shutdown() the
 	 * peer may finish it before the drain thread looks (python's http.server; then the peer's is
@@ -571,6 +575,31 @@ static void finish(struct lingering *l, enum log_event event, const char *key, c
 	release(l);
 }
 
+/* The sockets still handed over when the drain ends (it lost its descriptors, or could not start, or
+ * the program confines itself: WHY): each is closed, a linger cut short (limit=WHY) where it had
+ * started, and for one that no drain took up yet, the plain close it now gets (reason=WHY). */
+static void end_every(const char *why)
+{
+	for (unsigned int i = 0; i < LOAD(high_water); i++) {
+		struct lingering *l = &slots[i];
+		uint64_t socket = published(l);
+		if (!socket)
+			continue;
+		if (l->watched) {
+			finish(l, EV_LINGER_TIMEOUT, "limit", why);
+			continue;
+		}
+		if (log_enabled() && !l->addressed)
+			socket_addresses_read(fd_of(socket), &l->addresses);
+		LOG_EVENT_AT(EV_LINGER_SKIPPED, l->program_fd, &l->addresses, FIELD_TEXT("reason", why));
+		if (still_there(socket)) {
+			fdstate_forget(fd_of(socket));
+			real.close(fd_of(socket));
+		}
+		release(l);
+	}
+}
+
 static void drain(struct lingering *l);
 
 static void watch(uint32_t slot, const struct doorbell_message *m)
@@ -582,20 +611,18 @@ static void watch(uint32_t slot, const struct doorbell_message *m)
 	if (!socket || l->watched)
 		return;
 	l->watched = true;
-	l->program_fd = m->program_fd;
 	/* Read here, not in the program's close(): two system calls less there. The connection is up
 	 * until this thread shuts it down (unless the program did: linger_copy); the peer may be gone
 	 * by the time the linger ends. */
 	if (log_enabled() && !l->addressed)
 		socket_addresses_read(fd_of(socket), &l->addresses);
-	l->start_ms = l->last_data_ms = fdstate_now_ms();
-	l->bytes = 0;
+	l->last_data_ms = fdstate_now_ms();
 	struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP, .data.u32 = slot};
 	if (!still_there(socket)) {
 		release(l);
 		return;
 	}
-	LOG_EVENT_AT(EV_LINGER_STARTED, m->program_fd, &l->addresses, FIELD_NUM("unread", m->unread));
+	LOG_EVENT_AT(EV_LINGER_STARTED, l->program_fd, &l->addresses, FIELD_NUM("unread", m->unread));
 	/* The peer gets everything we wrote, then FIN. Failing, the connection has ended meanwhile (the
 	 * program had sent its FIN, or the close had, and the peer's came back; or a reset): what is
 	 * left to read says how. */
@@ -707,9 +734,7 @@ static void *drain_loop(void *unused)
 			last_check = fdstate_now_ms();
 		}
 	}
-	for (unsigned int i = 0; i < LOAD(high_water); i++)
-		if (published(&slots[i]))
-			finish(&slots[i], EV_LINGER_TIMEOUT, "limit", LOAD(config.confined) ? "seccomp" : "error");
+	end_every(LOAD(config.confined) ? "seccomp" : "descriptors");
 	STORE(thread_state, STOPPED); /* first: a close must not make descriptors no thread will serve */
 	drop_descriptors();
 	return NULL;
@@ -723,9 +748,7 @@ static void end_all(void)
 		answer_doorbell();
 	STORE(doorbell_missed, true); /* and the slots whose message is not in the pipe */
 	watch_missed();
-	for (unsigned int i = 0; i < LOAD(high_water); i++)
-		if (published(&slots[i]))
-			finish(&slots[i], EV_LINGER_TIMEOUT, "limit", "error");
+	end_every("descriptors");
 }
 
 void linger_start_waiting(void)
