@@ -74,6 +74,16 @@ static int set_errno(long ret)
 #define TIME64(call) SYS_##call##64
 #endif
 
+long clock_kernel_syscall(long n, long a, long b, long c, long d, long e, long f)
+{
+	long ret = raw_syscall(n, a, b, c, d, e, f);
+	if (ret < 0 && ret > -4096) {
+		errno = (int)-ret;
+		return -1;
+	}
+	return ret;
+}
+
 static int syscall_clock_gettime(clockid_t id, struct timespec *ts)
 {
 	return set_errno(raw_syscall(TIME64(clock_gettime), id, (long)ts, 0, 0, 0, 0));

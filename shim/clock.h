@@ -35,6 +35,10 @@ static inline uint32_t clock_now_ms(void)
 	return (uint32_t)ts.tv_sec * 1000u + (uint32_t)(ts.tv_nsec / 1000000);
 }
 
+/* A system call made here, as syscall() does it (-1 and errno on failure), where no preload can
+ * interpose it: the stand-in when libc's syscall() cannot be found. */
+long clock_kernel_syscall(long n, long a, long b, long c, long d, long e, long f);
+
 /* Finds the vDSO's clock_gettime; called once from the library's constructor. */
 void clock_resolve(void);
 

@@ -1,4 +1,5 @@
-/* The TCPRARE_* settings: parsed once at load, read-only afterwards. A bad value is reported in one
+/* The TCPRARE_* settings: parsed once at load, read-only afterwards (but for a seccomp filter's
+ * stand-down, which turns the interventions off once: seccomp.c). A bad value is reported in one
  * line naming the variable and what it accepts, and that setting keeps its default. */
 #pragma once
 #include <limits.h>

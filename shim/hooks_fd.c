@@ -33,7 +33,7 @@ static bool is_tcp(int domain, int type, int protocol)
 /* The library's own descriptors, and its lingering copies of sockets, look unused to the program. */
 static bool refuse_own(int fd)
 {
-	if (!ownfd_is_ours(fd) && !linger_holds(fd))
+	if (config.confined || (!ownfd_is_ours(fd) && !linger_holds(fd))) /* each may fstat */
 		return false;
 	errno = EBADF;
 	return true;
@@ -103,7 +103,7 @@ INTERPOSED int accept4(int fd, sockaddr_arg addr, socklen_t *len, int flags)
 
 INTERPOSED int listen(int fd, int backlog)
 {
-	if (in_vfork_child())
+	if (in_vfork_child() || config.confined)
 		return real.listen(fd, backlog);
 	/* A stale entry (the socket closed behind our back, its number reused unseen) must not make
 	 * the connections accepted here look like TCP. */
@@ -122,8 +122,10 @@ INTERPOSED int shutdown(int fd, int how)
 {
 	if (in_vfork_child())
 		return real.shutdown(fd, how);
-	linger_before_shutdown(fd, how);
+	bool gives_up = linger_gives_up_at_shutdown(fd, how);
 	int rc = real.shutdown(fd, how);
+	if (rc == 0 && gives_up)
+		fdstate_note_gave_up(fd);
 	if (rc == 0)
 		fdstate_note_shutdown(fd, how);
 	return rc;

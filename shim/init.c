@@ -22,6 +22,8 @@ void tcprare_after_fork_in_parent(void)
 void tcprare_after_fork_in_child(void)
 {
 	fdstate_note_fork(true);
+	if (config.confined) /* the rest makes system calls the program's seccomp filter may refuse */
+		return;
 	process_note_self();
 	ownfd_after_fork_child();
 	log_after_fork_child();

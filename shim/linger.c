@@ -56,7 +56,7 @@ static unsigned int in_use;
 static unsigned int next_hint;
 static int private_floor;
 
-enum { STOPPED, STARTING, RUNNING };
+enum { STOPPED, STARTING, RUNNING, PARKED }; /* PARKED: for good, under a seccomp filter */
 static int thread_state;
 /* A close handed a socket over while no drain thread ran: the next call that may start one does
  * (linger_start_wanted). */
@@ -735,6 +735,16 @@ static void *drain_loop(void *unused)
 		}
 	}
 	end_every(LOAD(config.confined) ? "seccomp" : "descriptors");
+	if (LOAD(config.confined)) {
+		/* A thread's end makes system calls of its own (glibc's madvise, its exit), which a filter
+		 * over every thread (TSYNC) would refuse: it stays, blocked for good in a wait it entered
+		 * before the filter (every signal is blocked here, so nothing ends that wait). */
+		static int forever;
+		drop_descriptors();
+		STORE(thread_state, PARKED);
+		for (;;)
+			syscall(SYS_futex, &forever, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+	}
 	STORE(thread_state, STOPPED); /* first: a close must not make descriptors no thread will serve */
 	drop_descriptors();
 	return NULL;
@@ -761,32 +771,37 @@ void linger_start_waiting(void)
 	errno = saved;
 }
 
-void linger_before_shutdown(int fd, int how)
+bool linger_gives_up_at_shutdown(int fd, int how)
 {
 	struct fd_facts facts;
 	struct kernel_tcp_info t;
 	if (how == SHUT_RD || config.linger == MODE_OFF || !may_linger(fd, &facts) || facts.origin != FD_CONNECTED ||
 	    facts.wrote_last || facts.shut_wr || !facts.bytes_read)
-		return; /* no system call for any other shutdown */
+		return false; /* no system call for any other shutdown */
 	int saved = errno;
 	socklen_t len = tcp_info_of(fd, &t);
-	if (len && gives_up(&t, TCP_INFO_HAS(len, data_segs_out), &facts))
-		fdstate_note_gave_up(fd);
+	bool given_up = len && gives_up(&t, TCP_INFO_HAS(len, data_segs_out), &facts);
 	errno = saved;
+	return given_up;
 }
 
 void linger_stand_down(void)
 {
 	STORE(linger_wanted, false);
+	uint32_t start = fdstate_now_ms();
+	while (LOAD(thread_state) == STARTING && fdstate_now_ms() - start < 3 * SCAN_MS)
+		clock_sleep_ms(1); /* another close is starting it: it parks at once */
 	if (LOAD(thread_state) != RUNNING)
 		return;
 	/* Wake it, from its wait for descriptors or from epoll_wait (a message for no slot). */
 	syscall(SYS_futex, &descriptors, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 	if (LOAD(descriptors) == DESCRIPTORS_READY && ownfd_intact(&doorbell_write))
 		ring(&(struct doorbell_message){.slot = UINT32_MAX, .program_fd = -1});
-	uint32_t start = fdstate_now_ms();
+	start = fdstate_now_ms();
 	while (LOAD(thread_state) == RUNNING && fdstate_now_ms() - start < 3 * SCAN_MS)
 		clock_sleep_ms(1);
+	if (LOAD(thread_state) == PARKED)
+		clock_sleep_ms(2); /* from its store to inside its wait */
 }
 
 /* --- fork and exit --- */
@@ -809,6 +824,8 @@ void linger_after_fork_child(void)
 
 void linger_finish(void)
 {
+	if (LOAD(config.confined)) /* its waits are system calls the program's filter may refuse */
+		return;
 	if (LOAD(linger_wanted))
 		linger_start_waiting();
 	uint32_t start = fdstate_now_ms();

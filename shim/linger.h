@@ -80,9 +80,10 @@ int linger_drop(int fd, int (*release)(void *call), void *call);
  * close() or dup() gets EBADF, as on an unused number (daemonisers close every number at start). */
 bool linger_holds(int fd);
 
-/* Before the program's shutdown(fd, how): a client that gives up a download by shutdown() and then
- * close() (the JVM's Socket.close() does both) is seen as one only while its FIN is not out yet. */
-void linger_before_shutdown(int fd, int how);
+/* Before the program's shutdown(fd, how): does a client give up a download? One that does so by
+ * shutdown() and then close() (the JVM's Socket.close() does both) is seen as one only while its
+ * FIN is not out yet; the caller notes it once the shutdown succeeded (fdstate_note_gave_up). */
+bool linger_gives_up_at_shutdown(int fd, int how);
 
 /* The program is installing a seccomp filter (seccomp.c): the drain thread ends every lingering
  * socket and itself now, while its system calls are still allowed, and nothing starts it again. */

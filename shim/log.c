@@ -533,6 +533,11 @@ static bool allowed(enum log_event event, int fd, uint32_t *suppressed)
 	}
 }
 
+void log_silence(void)
+{
+	STORE(dest, LOG_OFF);
+}
+
 bool log_enabled(void)
 {
 	return LOAD(dest) != LOG_OFF;

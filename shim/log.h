@@ -46,6 +46,9 @@ void socket_addresses_read(int fd, struct socket_addresses *addresses);
 
 /* Whether lines go anywhere: callers skip work done only for the log. */
 bool log_enabled(void);
+/* No line from now on, not even the summary: the program installs a seccomp filter (seccomp.c), and
+ * a line costs system calls of its own (getpid, fstat, a reopened file). */
+void log_silence(void);
 
 /* Counts the event and logs it with fd's local and peer address and the extra fields. Events that a
  * socket's traffic can repeat are logged at most once a second per socket, those that a shortage

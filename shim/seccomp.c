@@ -12,6 +12,7 @@
  * syscall() is interposed by an assembly trampoline, as vfork() is (vfork.c), and for the same reason:
  * syscall(SYS_vfork), or SYS_clone with CLONE_VFORK, returns in the child into the caller's frame,
  * and a C wrapper's own frame below it would be overwritten before the parent resumes. */
+#include "clock.h"
 #include "config.h"
 #include "linger.h"
 #include "log.h"
@@ -27,6 +28,9 @@
  * operations. */
 enum { PRCTL_MODE_STRICT = 1, PRCTL_MODE_FILTER = 2, SET_MODE_STRICT = 0, SET_MODE_FILTER = 1 };
 
+/* Stands down before the filter goes in, unless the call is only a probe for seccomp's support
+ * (libseccomp's seccomp_init() asks with SET_MODE_STRICT and a flag, systemd's checks with a NULL
+ * filter): those install nothing, and fail. */
 static void stand_down(void)
 {
 	if (in_vfork_child() || __atomic_load_n(&config.confined, __ATOMIC_ACQUIRE))
@@ -41,6 +45,7 @@ static void stand_down(void)
 	__atomic_store_n(&config.backlog, BACKLOG_OFF, __ATOMIC_RELAXED);
 	__atomic_store_n(&config.confined, true, __ATOMIC_RELEASE);
 	linger_stand_down();
+	log_silence(); /* the summary at exit too: a line costs system calls of its own */
 	errno = saved;
 }
 
@@ -51,7 +56,7 @@ INTERPOSED int prctl(int option, ...)
 	unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long),
 		      a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
 	va_end(ap);
-	if (option == PR_SET_SECCOMP && (a2 == PRCTL_MODE_STRICT || a2 == PRCTL_MODE_FILTER))
+	if (option == PR_SET_SECCOMP && (a2 == PRCTL_MODE_STRICT || (a2 == PRCTL_MODE_FILTER && a3)))
 		stand_down();
 	int (*next)(int, ...) = NEXT(prctl);
 	if (!next) {
@@ -64,18 +69,23 @@ INTERPOSED int prctl(int option, ...)
 #if defined(SYS_seccomp) && (defined(__x86_64__) || defined(__aarch64__))
 typedef long (*syscall_fn)(long, ...);
 
-/* Called by the trampoline with syscall()'s first two arguments, on the program's thread and stack.
+/* Called by the trampoline with syscall()'s first four arguments, on the program's thread and stack.
  * Returns the function the trampoline jumps to, with every argument as the program passed it. */
-__attribute__((visibility("hidden"))) syscall_fn tcprare_syscall_prepare(long number, long op);
+__attribute__((visibility("hidden"))) syscall_fn tcprare_syscall_prepare(long number, unsigned long op,
+									 unsigned long flags, const void *args);
 
-syscall_fn tcprare_syscall_prepare(long number, long op)
+syscall_fn tcprare_syscall_prepare(long number, unsigned long op, unsigned long flags, const void *args)
 {
-	if (number == SYS_seccomp && (op == SET_MODE_STRICT || op == SET_MODE_FILTER))
+	if (number == SYS_seccomp && (((unsigned int)op == SET_MODE_STRICT && !flags && !args) ||
+				      ((unsigned int)op == SET_MODE_FILTER && args)))
 		stand_down();
-	int saved = errno;
-	syscall_fn next = NEXT(syscall);
-	errno = saved;
-	return next;
+	syscall_fn next = __atomic_load_n(&real.syscall, __ATOMIC_ACQUIRE);
+	if (!next) { /* a call from another library's constructor, before ours */
+		int saved = errno;
+		next = (syscall_fn)real_lookup((void **)&real.syscall, "syscall");
+		errno = saved;
+	}
+	return next ? next : (syscall_fn)clock_kernel_syscall;
 }
 
 #if defined(__x86_64__)

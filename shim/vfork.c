@@ -12,6 +12,7 @@
  * the two apart: the child has the record but another pid. Thread-local storage is used with the
  * default model: the library may also be dlopen()ed, where initial-exec storage can fail to load, and
  * it is read only after a vfork happened in the process (vfork_seen). */
+#include "config.h"
 #include "fdstate.h"
 #include "real.h"
 #include "vfork.h"
@@ -62,7 +63,9 @@ __attribute__((visibility("hidden"))) vfork_fn tcprare_vfork_prepare(void);
 
 vfork_fn tcprare_vfork_prepare(void)
 {
-	if (in_vfork_child()) /* vfork() in a vfork child (no exec yet): still the grandparent's memory */
+	/* vfork() in a vfork child (no exec yet): still the grandparent's memory. Under the program's
+	 * seccomp filter, no getpid() of ours (seccomp.c): every intervention is off anyway. */
+	if (in_vfork_child() || config.confined)
 		return real.vfork ? real.vfork : fork;
 	int saved = errno;
 	vfork_fn next = (vfork_fn)real_lookup((void **)&real.vfork, "vfork");

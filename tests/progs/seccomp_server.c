@@ -1,7 +1,7 @@
 /* seccomp_server: a server that confines itself, as sandboxed daemons do, then answers early and
  * closes with its client's request unread: the close that lingers.
  *
- *   seccomp_server prctl|syscall|tsync
+ *   seccomp_server prctl|syscall|tsync|probe
  * Makes a loopback listener and a client connection to it (in this process), accepts it, and the
  * client sends 5000 bytes. Then it installs a seccomp filter that allows only the system calls the
  * rest of the program makes (read, write, close, exit_group) and kills the process at any other,
@@ -10,7 +10,10 @@
  * "served" and exits 0. A system call of the library's after the filter kills it (SIGSYS).
  * tsync: first one such connection closed before the filter, whose answer the client then reads
  * (a socket read: the drain thread runs from there on), and the filter, through syscall(), covers
- * every thread of the process (SECCOMP_FILTER_FLAG_TSYNC). */
+ * every thread of the process (SECCOMP_FILTER_FLAG_TSYNC).
+ * probe: no filter, only the probes that ask whether the kernel has seccomp (libseccomp's
+ * SET_MODE_STRICT with a flag, a NULL filter through prctl), which fail and install nothing; then
+ * the same answer and close, and "probed". */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/audit.h>
@@ -62,9 +65,9 @@ int main(int argc, char **argv)
 	return 0;
 #else
 	const char *mode = argc == 2 ? argv[1] : "";
-	bool tsync = strcmp(mode, "tsync") == 0;
-	if (strcmp(mode, "prctl") != 0 && strcmp(mode, "syscall") != 0 && !tsync) {
-		fprintf(stderr, "usage: seccomp_server prctl|syscall|tsync\n");
+	bool tsync = strcmp(mode, "tsync") == 0, probe = strcmp(mode, "probe") == 0;
+	if (strcmp(mode, "prctl") != 0 && strcmp(mode, "syscall") != 0 && !tsync && !probe) {
+		fprintf(stderr, "usage: seccomp_server prctl|syscall|tsync|probe\n");
 		return 2;
 	}
 	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -98,6 +101,18 @@ int main(int argc, char **argv)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
 	};
 	struct sock_fprog filter = {.len = sizeof(rules) / sizeof(rules[0]), .filter = rules};
+	if (probe) {
+		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_STRICT, 1, NULL) == 0 ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, NULL) == 0)
+			die("a probe installed something");
+		static const char answer[] = "answer\n";
+		char byte;
+		if (write(server, answer, sizeof(answer) - 1) != (ssize_t)sizeof(answer) - 1 || read(server, &byte, 1) != 1)
+			die("answer");
+		close(server);
+		puts("probed");
+		return 0;
+	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
 		die("PR_SET_NO_NEW_PRIVS");
 	int rc = strcmp(mode, "prctl") == 0
