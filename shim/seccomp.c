@@ -11,7 +11,8 @@
  *
  * syscall() is interposed by an assembly trampoline, as vfork() is (vfork.c), and for the same reason:
  * syscall(SYS_vfork), or SYS_clone with CLONE_VFORK, returns in the child into the caller's frame,
- * and a C wrapper's own frame below it would be overwritten before the parent resumes. */
+ * and a C wrapper's own frame below it would be overwritten before the parent resumes. Such a vfork
+ * is noted as vfork() notes it, so that the child's hooks pass through. */
 #include "clock.h"
 #include "config.h"
 #include "linger.h"
@@ -20,6 +21,7 @@
 #include "vfork.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -79,6 +81,13 @@ syscall_fn tcprare_syscall_prepare(long number, unsigned long op, unsigned long 
 	if (number == SYS_seccomp && (((unsigned int)op == SET_MODE_STRICT && !flags && !args) ||
 				      ((unsigned int)op == SET_MODE_FILTER && args)))
 		stand_down();
+	/* A vfork through syscall(): clone's flags, then its stack (none: the caller's, shared). */
+	if (number == SYS_clone && (op & (CLONE_VM | CLONE_VFORK)) == (CLONE_VM | CLONE_VFORK) && !flags)
+		vfork_note_start();
+#ifdef SYS_vfork
+	if (number == SYS_vfork)
+		vfork_note_start();
+#endif
 	syscall_fn next = __atomic_load_n(&real.syscall, __ATOMIC_ACQUIRE);
 	if (!next) { /* a call from another library's constructor, before ours */
 		int saved = errno;

@@ -54,6 +54,23 @@ void vfork_after_fork_child(void)
 	vfork_parent = 0; /* a record left by a vfork of this thread is the parent's, not ours */
 }
 
+void vfork_note_start(void)
+{
+	/* Under the program's seccomp filter, no getpid() of ours (seccomp.c): every intervention is
+	 * off anyway. */
+	if (in_vfork_child() || config.confined)
+		return;
+	/* The child runs the program's code until it execs, and can keep any descriptor across the exec
+	 * (a dup2() onto 0, 1 or 2 clears close-on-exec; so does Python's pass_fds): as for fork(),
+	 * every socket open now may stay open in the child. One counter step, no per-socket work
+	 * (posix_spawn's marking asks the kernel about each one). */
+	int saved = errno;
+	fdstate_note_fork(false);
+	__atomic_store_n(&vfork_seen, true, __ATOMIC_RELAXED);
+	vfork_parent = current_pid();
+	errno = saved;
+}
+
 #ifdef TCPRARE_VFORK_TRAMPOLINE
 typedef pid_t (*vfork_fn)(void);
 
@@ -63,21 +80,13 @@ __attribute__((visibility("hidden"))) vfork_fn tcprare_vfork_prepare(void);
 
 vfork_fn tcprare_vfork_prepare(void)
 {
-	/* vfork() in a vfork child (no exec yet): still the grandparent's memory. Under the program's
-	 * seccomp filter, no getpid() of ours (seccomp.c): every intervention is off anyway. */
+	/* vfork() in a vfork child (no exec yet): still the grandparent's memory. */
 	if (in_vfork_child() || config.confined)
 		return real.vfork ? real.vfork : fork;
 	int saved = errno;
 	vfork_fn next = (vfork_fn)real_lookup((void **)&real.vfork, "vfork");
-	if (next) {
-		/* The child runs the program's code until it execs, and can keep any descriptor across
-		 * the exec (a dup2() onto 0, 1 or 2 clears close-on-exec; so does Python's pass_fds): as
-		 * for fork(), every socket open now may stay open in the child. One counter step, no
-		 * per-socket work (posix_spawn's marking asks the kernel about each one). */
-		fdstate_note_fork(false);
-		__atomic_store_n(&vfork_seen, true, __ATOMIC_RELAXED);
-		vfork_parent = current_pid();
-	}
+	if (next)
+		vfork_note_start();
 	errno = saved;
 	/* No vfork below us: fork() is a conforming one (POSIX), and runs the fork handlers. */
 	return next ? next : fork;

@@ -23,5 +23,9 @@ static inline bool in_vfork_child(void)
 	return __builtin_expect(__atomic_load_n(&vfork_seen, __ATOMIC_RELAXED), 0) && vfork_is_child();
 }
 
+/* This thread is about to vfork (vfork(), or syscall(SYS_vfork) and its kin: seccomp.c): from here
+ * until the child execs or exits, its hooks pass through. */
+void vfork_note_start(void) __attribute__((visibility("hidden")));
+
 /* In a child of fork(): no vfork of this thread is under way there (see init.c). */
 void vfork_after_fork_child(void);

@@ -40,6 +40,18 @@ probe_with() { with_tcprare "$PROGS/vfork_probe" "$@" 2>"$BATS_TEST_TMPDIR/stder
 	grep -q 'closewait blocked' "$BATS_TEST_TMPDIR/stderr"
 }
 
+# The same through syscall(SYS_vfork) (or SYS_clone with CLONE_VFORK): the library's syscall()
+# trampoline (seccomp.c) notes the vfork as vfork() does.
+@test "a vfork made through syscall() whose child closes and close_range()s a connection leaves the parent's guard on it" {
+	export TCPRARE_CLOSEWAIT_IDLE_MS=0
+	run probe guard-syscall
+	[ "$output" = "target rc=5 errno=0" ]
+	run probe_with guard-syscall
+	[ "$status" -eq 0 ]
+	[ "$output" = "target rc=-1 errno=EPIPE" ]
+	grep -q 'closewait blocked' "$BATS_TEST_TMPDIR/stderr"
+}
+
 @test "a vfork child's close of a socket leaves it in the parent's epoll set, and the parent still lingers" {
 	run probe epoll
 	[ "$output" = "$(printf 'epoll events=1\npeer got=answer end=ECONNRESET')" ]

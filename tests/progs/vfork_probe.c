@@ -9,6 +9,8 @@
  *           from 3 up with close_range() as Python's subprocess does, and _exit()s. Then the parent
  *           writes on c: "target rc=-1 errno=EPIPE" where the library still knows c (the CLOSE_WAIT
  *           guard; run with TCPRARE_CLOSEWAIT_IDLE_MS=0), "target rc=5 errno=0" without it.
+ * guard-syscall  the same, the vfork made through syscall(): SYS_vfork, or SYS_clone with
+ *           CLONE_VM | CLONE_VFORK where there is none (aarch64).
  * epoll     (for TCPRARE_LINGER=on) s is an accepted close-on-exec socket with unread input, in an
  *           epoll set of the parent. The child closes s and _exit()s. Prints "epoll events=N": 1 while the
  *           parent's registration of s lives (the epoll instance is shared with the child). Then a
@@ -33,7 +35,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -150,7 +154,7 @@ static int exec_failure(void)
 	return 0;
 }
 
-static int child_closes_guarded(void)
+static int child_closes_guarded(bool through_syscall)
 {
 	int c, server;
 	char buf[5];
@@ -163,7 +167,12 @@ static int child_closes_guarded(void)
 	int null = open("/dev/null", O_WRONLY);
 	if (null < 0)
 		die("/dev/null");
-	pid_t pid = vfork();
+	/* In this very function: the child returns into its frame, as from vfork(). */
+#ifdef SYS_vfork
+	pid_t pid = through_syscall ? (pid_t)syscall(SYS_vfork) : vfork();
+#else
+	pid_t pid = through_syscall ? (pid_t)syscall(SYS_clone, CLONE_VM | CLONE_VFORK | SIGCHLD, 0, 0, 0, 0) : vfork();
+#endif
 	if (pid == 0) {
 		dup2(null, c);
 		close(c);
@@ -236,7 +245,7 @@ static int exec_keeps_socket(bool on_stdio)
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		fprintf(stderr, "usage: vfork_probe execfail|guard|epoll|keep|stdio\n");
+		fprintf(stderr, "usage: vfork_probe execfail|guard|guard-syscall|epoll|keep|stdio\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -245,8 +254,8 @@ int main(int argc, char **argv)
 	const char *scenario = argv[1];
 	if (!strcmp(scenario, "execfail"))
 		return exec_failure();
-	if (!strcmp(scenario, "guard"))
-		return child_closes_guarded();
+	if (!strcmp(scenario, "guard") || !strcmp(scenario, "guard-syscall"))
+		return child_closes_guarded(!strcmp(scenario, "guard-syscall"));
 	if (!strcmp(scenario, "epoll"))
 		return child_closes_in_epoll();
 	if (!strcmp(scenario, "keep"))
