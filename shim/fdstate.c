@@ -302,6 +302,7 @@ bool fdstate_get(int fd, struct fd_facts *facts)
 		.read_bulk = flags & FLAG_READ_BULK,
 		.wrote_last = flags & FLAG_WROTE_LAST,
 		.gave_up = flags & FLAG_GAVE_UP,
+		.last_word = LOAD(e->last_word),
 		.shut_rd = flags & FLAG_SHUT_RD,
 		.shut_wr = flags & FLAG_SHUT_WR,
 		.peer_closed = flags & FLAG_PEER_CLOSED,

@@ -32,6 +32,7 @@ struct fd_facts {
 	bool read_eof;        /* the program itself has read EOF: it knows the peer is done sending */
 	bool read_bulk;       /* its last read brought a kilobyte or more: the peer sends in bulk */
 	bool wrote_last;      /* the program wrote since it last read data */
+	uint32_t last_word;   /* and how much, up to FDSTATE_LAST_WORD_MAX + 1 */
 	bool gave_up;         /* its shutdown() gave up a stream the peer sends in answer (linger.c) */
 	bool shut_rd, shut_wr; /* the program called shutdown() */
 	bool peer_closed;     /* the guard found that the peer closed the idle connection: for good */
@@ -164,6 +165,7 @@ struct fd_entry {
 	 * thread, for its own; and a count left up (a thread cancelled, or longjmp'd, out of a blocking
 	 * write never comes back to end it) ends with the number's next socket. */
 	uint32_t generation;
+	uint32_t last_word; /* bytes written since the last read, up to FDSTATE_LAST_WORD_MAX + 1 */
 	uint64_t writing;
 	/* What the program read through the hooks. Never more than it read from the socket: two threads
 	 * reading at once may each add to the same old value, and reads that bypass the hooks (stdio's,
@@ -239,12 +241,24 @@ static inline void fdstate_write_ends(struct write_token writing)
 					    __ATOMIC_RELAXED));
 }
 
-/* After a write of data on the tracked socket whose entry is e: the program's last word is its own
- * (see linger.c). A stream of writes leaves the flags untouched. */
-static inline void fdstate_note_wrote(struct fd_entry *e)
+/* A last word this short, after a stream the program read, is a goodbye (TLS's close_notify): see
+ * linger.c. */
+#define FDSTATE_LAST_WORD_MAX 64
+
+/* After a write of bytes of data on the tracked socket whose entry is e: the program's last word is
+ * its own (see linger.c), and so long. A stream of writes stores nothing after its first 64 bytes. */
+static inline void fdstate_note_wrote(struct fd_entry *e, size_t bytes)
 {
-	if (!(__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & FLAG_WROTE_LAST))
+	uint32_t word = bytes > FDSTATE_LAST_WORD_MAX ? FDSTATE_LAST_WORD_MAX + 1 : (uint32_t)bytes;
+	if (!(__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & FLAG_WROTE_LAST)) {
+		__atomic_store_n(&e->last_word, word, __ATOMIC_RELAXED);
 		__atomic_fetch_or(&e->flags, FLAG_WROTE_LAST, __ATOMIC_RELAXED);
+		return;
+	}
+	uint32_t so_far = __atomic_load_n(&e->last_word, __ATOMIC_RELAXED);
+	if (so_far <= FDSTATE_LAST_WORD_MAX) /* not atomic: two threads' words may count as one */
+		__atomic_store_n(&e->last_word, so_far + word > FDSTATE_LAST_WORD_MAX ? FDSTATE_LAST_WORD_MAX + 1
+										      : so_far + word, __ATOMIC_RELAXED);
 }
 
 /* A kilobyte or more says the peer sends in bulk (an upload): see linger.c. */

@@ -27,7 +27,7 @@ void hooks_note_connected(int fd);
 				entry_ ? linger_write_starts(entry_) : (struct write_token){NULL, 0}; \
 			result_ = (call);                                                             \
 			if (entry_ && result_ > 0)                                                    \
-				fdstate_note_wrote(entry_);                                           \
+				fdstate_note_wrote(entry_, (size_t)result_);                          \
 		}                                                                                     \
 		result_;                                                                              \
 	})

@@ -323,6 +323,17 @@ static int clone_child(void *start)
 	return ((struct clone_start *)start)->fn(((struct clone_start *)start)->arg);
 }
 
+INTERPOSED int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg)
+{
+	int (*create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *) = NEXT(pthread_create);
+	if (!create)
+		return EAGAIN;
+	int rc = create(thread, attr, start, arg);
+	if (rc == 0 && !in_vfork_child() && !config.confined)
+		linger_note_program_thread();
+	return rc;
+}
+
 INTERPOSED int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 {
 	va_list ap; /* parent_tid, tls, child_tid: passed on whether flags use them or not, as libc does */

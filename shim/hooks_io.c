@@ -170,6 +170,9 @@ INTERPOSED ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 INTERPOSED int sendmmsg(int fd, struct mmsghdr *msgs, unsigned int n, sendmmsg_flags flags)
 {
 	int sent = GUARDED_WRITE(fd, (int)flags, real.sendmmsg(fd, msgs, n, flags), .msgs = msgs, .nmsgs = n);
+	struct fd_entry *e = sent > 0 && !in_vfork_child() ? fdstate_entry(fd) : NULL;
+	if (e) /* GUARDED_WRITE took the count of messages for bytes: it was more, say so */
+		fdstate_note_wrote(e, SIZE_MAX);
 	for (int i = 0; i < sent; i++)
 		note_passed_fds(&msgs[i].msg_hdr, false);
 	return sent;

@@ -100,9 +100,10 @@ static void mark_failed(FILE *stream)
 static void note_sent(struct fd_entry *e, FILE *stream, size_t pending_before, size_t added)
 {
 	struct write_note ignored;
-	if (__fpending(stream) < pending_before + added) {
+	size_t pending = __fpending(stream);
+	if (pending < pending_before + added) {
 		fdstate_note_write(e, &ignored);
-		fdstate_note_wrote(e);
+		fdstate_note_wrote(e, pending_before + added - pending);
 	}
 }
 
@@ -345,7 +346,7 @@ static bool flush_refused(FILE *stream)
 	if (!refused_buffered(e, fd, &(struct write_size){.count = output_bytes,
 							  .what = &(struct stream_output){.stream = stream}})) {
 		if (__fpending(stream) > 0) /* fclose() writes it where no hook sees: the program's last word */
-			fdstate_note_wrote(e);
+			fdstate_note_wrote(e, __fpending(stream));
 		return false;
 	}
 	int saved = errno;

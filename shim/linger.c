@@ -169,7 +169,9 @@ static bool drain_running(void)
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	bool ok = pthread_create(&thread, &attr, drain_loop, NULL) == 0;
+	/* libc's, not the hook (hooks_fd.c), which would come back here */
+	int (*create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *) = NEXT(pthread_create);
+	bool ok = create && create(&thread, &attr, drain_loop, NULL) == 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (!ok && LOAD(descriptors) == DESCRIPTORS_READY)
@@ -265,13 +267,18 @@ static socklen_t tcp_info_of(int fd, struct kernel_tcp_info *t)
 #define TCP_INFO_HAS(len, field)                                                                   \
 	((len) >= offsetof(struct kernel_tcp_info, field) + sizeof(((struct kernel_tcp_info *)0)->field))
 
-/* Is a client giving up a stream its server sends in answer (see close_would_lose)? */
+/* Is a client giving up a stream its server sends in answer (see close_would_lose)? Its last word,
+ * if it wrote one since, only a goodbye of a few bytes, perhaps in flight (TLS's close_notify). */
 static bool gives_up(const struct kernel_tcp_info *t, bool since_4_6, const struct fd_facts *facts)
 {
 	uint32_t theirs = t->last_data_recv, ours = t->last_data_sent; /* ms ago */
-	return facts->origin == FD_CONNECTED && t->state == TCP_ESTABLISHED && facts->bytes_read > 0 &&
-	       !facts->wrote_last && !facts->shut_wr && since_4_6 && t->unacked == 0 && t->notsent_bytes == 0 &&
-	       (theirs < ours || (theirs == ours && facts->read_bulk));
+	if (facts->origin != FD_CONNECTED || t->state != TCP_ESTABLISHED || !facts->bytes_read || facts->shut_wr ||
+	    !since_4_6 || t->notsent_bytes)
+		return false;
+	if (!facts->wrote_last)
+		return t->unacked == 0 && (theirs < ours || (theirs == ours && facts->read_bulk));
+	return facts->last_word <= FDSTATE_LAST_WORD_MAX && facts->read_bulk && t->unacked <= 1 &&
+	       theirs < CLOSEWAIT_IDLE_MS_DEFAULT;
 }
 
 /* Would a plain close() now lose data the peer has not yet read? The kernel answers with RST, which
@@ -491,6 +498,12 @@ static bool hand_over(int fd, const struct fd_facts *facts, int unread)
 void linger_prepare(void)
 {
 	if (config.linger == MODE_ON && LOAD(thread_state) != RUNNING && !linger_single_threaded())
+		linger_start_waiting();
+}
+
+void linger_note_program_thread(void)
+{
+	if (config.linger == MODE_ON && LOAD(thread_state) == STOPPED && fdstate_sockets_seen() > 0)
 		linger_start_waiting();
 }
 
@@ -776,7 +789,7 @@ bool linger_gives_up_at_shutdown(int fd, int how)
 	struct fd_facts facts;
 	struct kernel_tcp_info t;
 	if (how == SHUT_RD || config.linger == MODE_OFF || !may_linger(fd, &facts) || facts.origin != FD_CONNECTED ||
-	    facts.wrote_last || facts.shut_wr || !facts.bytes_read)
+	    facts.shut_wr || !facts.bytes_read || (facts.wrote_last && facts.last_word > FDSTATE_LAST_WORD_MAX))
 		return false; /* no system call for any other shutdown */
 	int saved = errno;
 	socklen_t len = tcp_info_of(fd, &t);

@@ -64,6 +64,10 @@ static inline void linger_start_wanted(void)
 /* After connect() or accept() made a connection: in a process that already has several threads (or
  * may have, under musl), the drain thread costs nothing more, and starts at once. */
 void linger_prepare(void);
+/* After the program made a thread, if it has had a TCP socket: likewise. A close that lingers in a
+ * worker may otherwise find no call of the program's that starts it (a server's main thread blocked
+ * in accept(), its workers waiting on a condition variable, which no hook sees). */
+void linger_note_program_thread(void);
 
 /* For close(fd) on a watched fd. True: the socket now lingers in the background and the program's
  * number has been released (close() returns 0). False: the caller closes fd as usual (in observe

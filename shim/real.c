@@ -151,6 +151,7 @@ void real_resolve(void)
 	SWAP_IN(sendfile);
 	SWAP_IN(splice);
 	SWAP_IN(syscall);
+	SWAP_IN(pthread_create);
 	SWAP_IN(prctl);
 	SWAP_IN(fork);
 	SWAP_IN(_Fork);

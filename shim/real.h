@@ -5,6 +5,7 @@
  * real_resolve() then swaps in the next definitions (libc's, or another preloaded library's). */
 #pragma once
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -63,6 +64,7 @@ struct real_libc {
 	ssize_t (*splice)(int, splice_off *, int, splice_off *, size_t, unsigned int);
 	/* No syscall stands in for these; NULL until resolved. */
 	long (*syscall)(long, ...);
+	int (*pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 	int (*prctl)(int, ...);
 	pid_t (*fork)(void);
 	pid_t (*_Fork)(void);

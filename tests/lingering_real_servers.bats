@@ -280,6 +280,24 @@ read_all() {
 	done
 }
 
+# A server whose main thread waits in accept() while a pool's worker answers and closes: the first
+# close that lingers finds no drain thread yet, and no call of the program's that would start one
+# (the worker goes back to waiting on a condition variable). The drain thread starts as the program
+# makes its first thread, since it has had a connection.
+@test "a thread-pool server whose main thread waits in accept() gives its first uploader the whole early answer" {
+	head -c 16000000 /dev/zero >"$SCRATCH/upload"
+	start_server plain "$PY" "$SERVERS" pool_answer
+	run timeout 20 "$PY" "$SERVERS" upload "http://127.0.0.1:$(port_from plain)/" "$SCRATCH/upload"
+	echo "without: $output"
+	[[ $output =~ ^error ]]
+	start_server lingering env LD_PRELOAD="$PRELOAD" TCPRARE_LOG="$SCRATCH/tcprare.%p.log" \
+		"$PY" "$SERVERS" pool_answer
+	run timeout 20 "$PY" "$SERVERS" upload "http://127.0.0.1:$(port_from lingering)/" "$SCRATCH/upload"
+	echo "with: $output"
+	[ "$output" = "status 200 1048576" ] # it hung until the next connection came, before
+	[ "$(count_log 'linger started')" -eq 1 ]
+}
+
 # sent_line N: the stream server's Nth report ("sent BYTES end=..."), waiting for it.
 sent_line() {
 	for _ in $(seq 200); do
@@ -313,6 +331,30 @@ sent_line() {
 	[ "$(count_log 'summary tcp_sockets=1 ')" -eq 1 ]
 	[ "$(count_log 'linger started')" -eq 0 ]
 	# What the buffers between them held, both times: a drain would have taken hundreds of MB more.
+	without=$(cut -d' ' -f2 <<<"$without") with=$(cut -d' ' -f2 <<<"$with")
+	[ "$with" -lt $((4 * without + 16 * 1024 * 1024)) ]
+}
+
+# Over TLS curl says goodbye before it closes (close_notify, a few bytes): a last word of its own,
+# but nothing the server, streaming, would read.
+@test "must not harm: curl giving up an HTTPS download, its close_notify its last word, closes plainly" {
+	need curl openssl
+	[ "${SANITIZE:-}" != 1 ] || skip "curl hangs at start under a preloaded AddressSanitizer runtime"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+		-keyout "$SCRATCH/key.pem" -out "$SCRATCH/cert.pem" 2>/dev/null
+	start_server stream "$PY" "$SERVERS" stream "$SCRATCH/cert.pem" "$SCRATCH/key.pem"
+	local port without with
+	port=$(port_from stream)
+	run bash -c "curl -skS https://127.0.0.1:$port/ 2>/dev/null | head -c 1000000 | wc -c"
+	[ "$output" = 1000000 ]
+	without=$(sent_line 1)
+	run bash -c "LD_PRELOAD='$PRELOAD' TCPRARE_SUMMARY=on TCPRARE_LOG='$SCRATCH/tcprare.%p.log' \
+		curl -skS https://127.0.0.1:$port/ 2>/dev/null | head -c 1000000 | wc -c"
+	[ "$output" = 1000000 ]
+	with=$(sent_line 2)
+	echo "without: $without; with: $with"
+	[ "$(count_log 'summary tcp_sockets=1 ')" -eq 1 ]
+	[ "$(count_log 'linger started')" -eq 0 ]
 	without=$(cut -d' ' -f2 <<<"$without") with=$(cut -d' ' -f2 <<<"$with")
 	[ "$with" -lt $((4 * without + 16 * 1024 * 1024)) ]
 }

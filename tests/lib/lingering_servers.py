@@ -15,9 +15,13 @@
                          6 MB/s through a 64 KB receive buffer, so that most of a large answer still
                          waits in the server's send queue when it closes; prints "got BYTES
                          end=eof|ECONNRESET|...".
-  stream                 answers each HTTP request, one connection after the other, with an endless
+  pool_answer            a server whose main thread accepts and hands each connection to a
+                         ThreadPoolExecutor worker, which reads the request's headers, answers
+                         with 1 MiB and closes without reading the body; prints "port N" first.
+  stream [CERT KEY]      answers each HTTP request, one connection after the other, with an endless
                          body in 64 KB blocks until the client is gone; prints "port N" first, then
-                         for each connection "sent BYTES end=ECONNRESET|EPIPE|...".
+                         for each connection "sent BYTES end=ECONNRESET|EPIPE|...". With a
+                         certificate and its key, over TLS (HTTPS).
   give_up PORT           asks the stream server at PORT for its endless answer, reads a megabyte of it
                          and gives up as the JVM's Socket.close() does: shutdown(SHUT_WR), then
                          close(); prints "read BYTES".
@@ -34,6 +38,7 @@ import os
 import select
 import socket
 import socketserver
+import ssl
 import sys
 import time
 import urllib.error
@@ -69,12 +74,42 @@ def forking_server(size):
         server.serve_forever()
 
 
-def stream():
+def pool_answer():
+    from concurrent.futures import ThreadPoolExecutor
+    listener = socket.create_server(("127.0.0.1", 0))
+    print("port", listener.getsockname()[1], flush=True)
+    answer = b"HTTP/1.0 200 OK\r\nContent-Length: 1048576\r\n\r\n" + bytes(1048576)
+
+    def handle(conn):
+        request = b""
+        while b"\r\n\r\n" not in request:
+            data = conn.recv(4096)
+            if not data:
+                break
+            request += data
+        conn.sendall(answer)
+        conn.close()
+
+    with ThreadPoolExecutor(4) as pool:  # its threads come with the first submit, after an accept
+        while True:
+            pool.submit(handle, listener.accept()[0])
+
+
+def stream(cert=None, key=None):
     listener = socket.create_server(("127.0.0.1", 0))
     print("port", listener.getsockname()[1], flush=True)
     block = bytes(65536)
+    if cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert, key)
     while True:
         conn, _ = listener.accept()
+        if cert:
+            try:
+                conn = tls.wrap_socket(conn, server_side=True)
+            except OSError as e:
+                print("handshake", e, flush=True)
+                continue
         conn.recv(4096)
         sent = 0
         try:
@@ -205,7 +240,9 @@ if __name__ == "__main__":
     elif command == "get":
         get(*args)
     elif command == "stream":
-        stream()
+        stream(*args)
+    elif command == "pool_answer":
+        pool_answer()
     elif command == "give_up":
         give_up(args[0])
     elif command == "epoll_reuse":
