@@ -307,32 +307,36 @@ sent_line() {
 	grep '^sent ' "$SCRATCH/stream.out" | sed -n "${1}p"
 }
 
+# gave_up_plainly CLIENT...: the stream server's client (a command line that gives up reading), run
+# without the library and with it: with it, the close is a plain one (no linger), and the server
+# learns as soon, having sent about what the buffers between them held both times (a drain would
+# have taken hundreds of MB more).
+gave_up_plainly() {
+	local without with
+	run bash -c "$*"
+	[ "$output" = 1000000 ]
+	without=$(sent_line 1)
+	run bash -c "LD_PRELOAD='$PRELOAD' TCPRARE_SUMMARY=on TCPRARE_LOG='$SCRATCH/tcprare.%p.log' $*"
+	[ "$output" = 1000000 ]
+	with=$(sent_line 2)
+	echo "without: $without; with: $with"
+	[ "$(count_log 'summary tcp_sockets=1 ')" -eq 1 ]
+	[ "$(count_log 'linger started')" -eq 0 ]
+	without=$(cut -d' ' -f2 <<<"$without") with=$(cut -d' ' -f2 <<<"$with")
+	[ "$with" -lt $((4 * without + 16 * 1024 * 1024)) ]
+}
+
 # A client that gives up a download (curl | head, curl --max-time) closes with the server's data
 # unread and still coming. Nothing of its own is at stake: the server read its request before it
 # answered. The kernel's RST tells the server to stop at once; a linger would read on for nothing,
 # keep the server sending, and hold the client's exit for a second (it did, until it knew better).
+# curl's "(23) Failure writing output" goes to stderr, and is all it says.
 @test "must not harm: curl giving up a download closes plainly, and the server learns at once that it is gone" {
 	need curl
 	[ "${SANITIZE:-}" != 1 ] || skip "curl hangs at start under a preloaded AddressSanitizer runtime"
 	start_server stream "$PY" "$SERVERS" stream
-	local port without with
-	port=$(port_from stream)
-	# curl's "(23) Failure writing output" goes to stderr, and is all it says
-	run bash -c "curl -sS http://127.0.0.1:$port/ 2>/dev/null | head -c 1000000 | wc -c"
-	[ "$output" = 1000000 ]
-	without=$(sent_line 1)
-	run bash -c "LD_PRELOAD='$PRELOAD' TCPRARE_SUMMARY=on TCPRARE_LOG='$SCRATCH/tcprare.%p.log' \
-		curl -sS http://127.0.0.1:$port/ 2>/dev/null | head -c 1000000 | wc -c"
-	[ "$output" = 1000000 ]
-	with=$(sent_line 2)
-	echo "without: $without; with: $with"
-	[[ $without =~ end=(ECONNRESET|EPIPE)$ ]]
-	[[ $with =~ end=(ECONNRESET|EPIPE)$ ]]
-	[ "$(count_log 'summary tcp_sockets=1 ')" -eq 1 ]
-	[ "$(count_log 'linger started')" -eq 0 ]
-	# What the buffers between them held, both times: a drain would have taken hundreds of MB more.
-	without=$(cut -d' ' -f2 <<<"$without") with=$(cut -d' ' -f2 <<<"$with")
-	[ "$with" -lt $((4 * without + 16 * 1024 * 1024)) ]
+	gave_up_plainly "curl -sS http://127.0.0.1:$(port_from stream)/ 2>/dev/null | head -c 1000000 | wc -c"
+	grep -Eq '^sent [0-9]+ end=(ECONNRESET|EPIPE)$' "$SCRATCH/stream.out"
 }
 
 # Over TLS curl says goodbye before it closes (close_notify, a few bytes): a last word of its own,
@@ -343,40 +347,14 @@ sent_line() {
 	openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
 		-keyout "$SCRATCH/key.pem" -out "$SCRATCH/cert.pem" 2>/dev/null
 	start_server stream "$PY" "$SERVERS" stream "$SCRATCH/cert.pem" "$SCRATCH/key.pem"
-	local port without with
-	port=$(port_from stream)
-	run bash -c "curl -skS https://127.0.0.1:$port/ 2>/dev/null | head -c 1000000 | wc -c"
-	[ "$output" = 1000000 ]
-	without=$(sent_line 1)
-	run bash -c "LD_PRELOAD='$PRELOAD' TCPRARE_SUMMARY=on TCPRARE_LOG='$SCRATCH/tcprare.%p.log' \
-		curl -skS https://127.0.0.1:$port/ 2>/dev/null | head -c 1000000 | wc -c"
-	[ "$output" = 1000000 ]
-	with=$(sent_line 2)
-	echo "without: $without; with: $with"
-	[ "$(count_log 'summary tcp_sockets=1 ')" -eq 1 ]
-	[ "$(count_log 'linger started')" -eq 0 ]
-	without=$(cut -d' ' -f2 <<<"$without") with=$(cut -d' ' -f2 <<<"$with")
-	[ "$with" -lt $((4 * without + 16 * 1024 * 1024)) ]
+	gave_up_plainly "curl -skS https://127.0.0.1:$(port_from stream)/ 2>/dev/null | head -c 1000000 | wc -c"
 }
 
 # The JVM's Socket.close() shuts the sending side down first, then closes: the client's FIN is out
 # by the close, so the library judges the download given up at the shutdown, while it still can.
 @test "must not harm: a client giving up a download by shutdown() and close(), as the JVM does, closes plainly" {
 	start_server stream "$PY" "$SERVERS" stream
-	local port without with
-	port=$(port_from stream)
-	run "$PY" "$SERVERS" give_up "$port"
-	[[ $output =~ ^read\ 10[0-9]{5}$ ]]
-	without=$(sent_line 1)
-	LD_PRELOAD="$PRELOAD" TCPRARE_SUMMARY=on TCPRARE_LOG="$SCRATCH/tcprare.%p.log" \
-		"$PY" "$SERVERS" give_up "$port" >"$SCRATCH/client.out"
-	with=$(sent_line 2)
-	echo "without: $without; with: $with"
-	[[ $(cat "$SCRATCH/client.out") =~ ^read\ 10[0-9]{5}$ ]]
-	[ "$(count_log 'summary tcp_sockets=1 ')" -eq 1 ]
-	[ "$(count_log 'linger started')" -eq 0 ]
-	without=$(cut -d' ' -f2 <<<"$without") with=$(cut -d' ' -f2 <<<"$with")
-	[ "$with" -lt $((4 * without + 16 * 1024 * 1024)) ]
+	gave_up_plainly "'$PY' '$SERVERS' give_up $(port_from stream)"
 }
 
 @test "must not harm: socat's forking server sends each of 20 connections its 1000000 bytes, as without" {

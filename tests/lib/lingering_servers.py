@@ -22,9 +22,9 @@
                          body in 64 KB blocks until the client is gone; prints "port N" first, then
                          for each connection "sent BYTES end=ECONNRESET|EPIPE|...". With a
                          certificate and its key, over TLS (HTTPS).
-  give_up PORT           asks the stream server at PORT for its endless answer, reads a megabyte of it
-                         and gives up as the JVM's Socket.close() does: shutdown(SHUT_WR), then
-                         close(); prints "read BYTES".
+  give_up PORT           asks the stream server at PORT for its endless answer, reads 1000000 bytes
+                         of it and gives up as the JVM's Socket.close() does: shutdown(SHUT_WR),
+                         then close(); prints the bytes read.
   epoll_reuse raw|libc   closes a socket registered in an epoll instance, accepts another one that
                          takes its number, and prints which events that instance then reports:
                          "events: none" or "events: fd=N mask=M ...". raw: the instance is made and
@@ -126,10 +126,10 @@ def give_up(port):
     c.sendall(b"GET / HTTP/1.0\r\n\r\n")
     got = 0
     while got < 1000000:
-        got += len(c.recv(65536))
+        got += len(c.recv(min(65536, 1000000 - got)))
     c.shutdown(socket.SHUT_WR)
     c.close()
-    print("read", got, flush=True)
+    print(got, flush=True)
 
 
 def upload(url, path):
