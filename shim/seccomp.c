@@ -2,8 +2,8 @@
  * has any other one kill the process (SECCOMP_RET_KILL): one of the library's own (the accept
  * queue's getsockopt, a close's TCP_INFO, the drain thread's clone) would then kill its host. So the
  * library stands down as the filter goes in, while its own calls are still allowed: it says so in
- * one line, the drain thread ends what lingers and exits, and from then on every intervention is
- * off and the hooks only pass through.
+ * one line, the drain thread ends what lingers and parks for good (linger.c), and from then on
+ * every intervention is off, nothing is logged, and the hooks only pass through.
  *
  * It sees a filter (or strict mode) installed with prctl(PR_SET_SECCOMP) or with
  * syscall(SYS_seccomp), which is how libseccomp's seccomp_load() does it; not one installed with an
