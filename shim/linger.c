@@ -301,7 +301,9 @@ static bool gives_up(const struct kernel_tcp_info *t, bool since_4_6, const stru
  * program read since its last write, all it sent is acknowledged, and the peer's data is newer than
  * ours (or as new, within the millisecond of the kernel's clock, in which a megabyte arrives here,
  * and read in bulk). The server read what we sent before it answered; the RST stops it at once,
- * where a linger would read on for nothing and hold the program's exit for a second. (A server that
+ * where a linger would read on for nothing and hold the program's exit for a second; a goodbye of a
+ * few bytes written since (TLS's close_notify) does not change that, and a client that shuts down
+ * before it closes (the JVM) is judged at its shutdown(), while its FIN is not out. (A server that
  * answered early and read on is no such client: the upload it gives up was under way before its
  * answer. A client whose commands the server reads only after a long answer to an earlier one loses
  * them, as without the library: libtcprare(7).)
