@@ -5,6 +5,7 @@
 #include "real.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -103,7 +104,8 @@ void backlog_report(int fd, const struct listen_plan *plan)
 		__atomic_store_n(&overflows_at_first_listen, read_listen_overflows() + 1, __ATOMIC_RELAXED);
 	if (listener_info(fd, &info)) {
 		int effective = (int)info.tcpi_sacked;
-		if (plan->asked >= 0 && effective < plan->asked)
+		/* INT_MAX, like a negative backlog, asks for the kernel's maximum, and gets it */
+		if (plan->asked >= 0 && plan->asked != INT_MAX && effective < plan->asked)
 			LOG_EVENT(EV_BACKLOG_TRUNCATED, fd, FIELD_NUM("requested", plan->requested),
 				  FIELD_NUM("asked", plan->asked), FIELD_NUM("effective", effective),
 				  FIELD_TEXT("sysctl", "net.core.somaxconn"));

@@ -44,6 +44,7 @@ struct lingering {
 	int program_fd;  /* the number the program closed, and its addresses, for the log */
 	struct socket_addresses addresses;
 	bool addressed;  /* the addresses were read by the closing thread */
+	bool announced;  /* and "linger started" logged by it */
 	uint32_t start_ms, last_data_ms; /* the close; the peer's last data, from the drain's start on */
 	long long bytes;
 };
@@ -268,16 +269,21 @@ static socklen_t tcp_info_of(int fd, struct kernel_tcp_info *t)
 	((len) >= offsetof(struct kernel_tcp_info, field) + sizeof(((struct kernel_tcp_info *)0)->field))
 
 /* Is a client giving up a stream its server sends in answer (see close_would_lose)? Its last word,
- * if it wrote one since, only a goodbye of a few bytes, perhaps in flight (TLS's close_notify). */
+ * if it wrote one since, only a goodbye of a few bytes, perhaps in flight (TLS's close_notify); and
+ * if it shut its sending side down first (aria2c, the JVM), its FIN perhaps in flight too. The peer
+ * streams: the program's last read was a kilobyte or more, or as much waits unread. */
 static bool gives_up(const struct kernel_tcp_info *t, bool since_4_6, const struct fd_facts *facts)
 {
 	uint32_t theirs = t->last_data_recv, ours = t->last_data_sent; /* ms ago */
-	if (facts->origin != FD_CONNECTED || t->state != TCP_ESTABLISHED || !facts->bytes_read || facts->shut_wr ||
-	    !since_4_6 || t->notsent_bytes)
+	bool up = t->state == TCP_ESTABLISHED ||
+		  (facts->shut_wr && (t->state == TCP_FIN_WAIT1 || t->state == TCP_FIN_WAIT2));
+	if (facts->origin != FD_CONNECTED || !up || !facts->bytes_read || !since_4_6 || t->notsent_bytes)
 		return false;
+	uint32_t fin_in_flight = t->state == TCP_FIN_WAIT1;
+	bool streams = facts->read_bulk || t->bytes_received - facts->bytes_read >= FDSTATE_BULK_READ_MIN;
 	if (!facts->wrote_last)
-		return t->unacked == 0 && (theirs < ours || (theirs == ours && facts->read_bulk));
-	return facts->last_word <= FDSTATE_LAST_WORD_MAX && facts->read_bulk && t->unacked <= 1 &&
+		return t->unacked <= fin_in_flight && (theirs < ours || (theirs == ours && streams));
+	return facts->last_word <= FDSTATE_LAST_WORD_MAX && streams && t->unacked <= 1 + fin_in_flight &&
 	       theirs < CLOSEWAIT_IDLE_MS_DEFAULT;
 }
 
@@ -469,9 +475,13 @@ static void linger_copy(int copy, const struct fd_facts *facts, struct doorbell_
 			socket_addresses_read(copy, &slots[slot].addresses);
 		slots[slot].addressed = true;
 	}
-	if (waiting) /* the thread starts with the program's next wait or socket read (linger.h): the
-		      * peer gets our FIN now, not then */
+	if (waiting) { /* the thread starts with the program's next wait or socket read (linger.h): the
+			* peer gets our FIN now, not then, and the log its line, even if the program then
+			* execs or _exits and no thread ever starts */
 		real.shutdown(copy, SHUT_WR);
+		LOG_EVENT_AT(EV_LINGER_STARTED, m->program_fd, &slots[slot].addresses, FIELD_NUM("unread", m->unread));
+		slots[slot].announced = true;
+	}
 	publish(slot, copy, facts->inode);
 	ring(m);
 	if (waiting || LOAD(thread_state) != RUNNING) /* or it ended meanwhile (see drain_loop) */
@@ -569,7 +579,7 @@ int linger_drop(int fd, int (*release)(void *), void *call)
 
 static void release(struct lingering *l)
 {
-	l->watched = l->addressed = false;
+	l->watched = l->addressed = l->announced = false;
 	STORE(l->socket, 0);
 	__atomic_sub_fetch(&in_use, 1, __ATOMIC_ACQ_REL);
 }
@@ -637,7 +647,8 @@ static void watch(uint32_t slot, const struct doorbell_message *m)
 		release(l);
 		return;
 	}
-	LOG_EVENT_AT(EV_LINGER_STARTED, l->program_fd, &l->addresses, FIELD_NUM("unread", m->unread));
+	if (!l->announced)
+		LOG_EVENT_AT(EV_LINGER_STARTED, l->program_fd, &l->addresses, FIELD_NUM("unread", m->unread));
 	/* The peer gets everything we wrote, then FIN. Failing, the connection has ended meanwhile (the
 	 * program had sent its FIN, or the close had, and the peer's came back; or a reset): what is
 	 * left to read says how. */

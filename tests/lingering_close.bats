@@ -355,3 +355,22 @@ time.sleep(3)' "$(cat "$BATS_TEST_TMPDIR/port")" &
 	grep -Eq 'linger started fd=[0-9]+ .* unread=6$' "$BATS_TEST_TMPDIR/stderr"
 	grep -Eq 'linger timeout fd=[0-9]+ .* bytes=6 ms=[0-9]+ limit=exit$' "$BATS_TEST_TMPDIR/stderr"
 }
+
+# A single-threaded server's first lingering close sends the FIN itself and leaves the socket for the
+# drain thread, which starts with the program's next wait; a program that execs or _exits first
+# never starts it. The close says so itself.
+@test "a lingering close followed at once by _exit() is logged, though no drain thread ever starts" {
+	run with_tcprare timeout 20 /usr/bin/python3 -c '
+import os, socket
+l = socket.create_server(("127.0.0.1", 0))
+c = socket.create_connection(l.getsockname())
+s, _ = l.accept()
+c.sendall(b"request")
+s.recv(1)                 # all but the first byte left unread
+s.sendall(b"answer\n")
+s.close()
+os._exit(0)'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -Eq 'linger started fd=[0-9]+ .* unread=6$' <<<"$output"
+}

@@ -143,6 +143,13 @@ assert_all_served() {
 	[ "$(backlog_of "$PORT")" -eq 300 ]
 	grep -q "backlog truncated fd=3 local=127.0.0.1:$PORT peer=- requested=1000 asked=1000 effective=300 sysctl=net.core.somaxconn\$" \
 		"$SCRATCH/own.err"
+	stop "$SERVER"
+
+	# INT_MAX, like a negative backlog, asks for the kernel's maximum (systemd-socket-activate does),
+	# and gets it: nothing to report
+	serve max "$PRELOAD" "$EXAMPLES/slow_accept_server" -b 2147483647 -d 30000
+	[ "$(backlog_of "$PORT")" -eq 300 ]
+	! grep -q backlog "$SCRATCH/max.err"
 }
 
 @test "a program's own larger backlog is never lowered" {

@@ -22,9 +22,10 @@
                          body in 64 KB blocks until the client is gone; prints "port N" first, then
                          for each connection "sent BYTES end=ECONNRESET|EPIPE|...". With a
                          certificate and its key, over TLS (HTTPS).
-  give_up PORT           asks the stream server at PORT for its endless answer, reads 1000000 bytes
-                         of it and gives up as the JVM's Socket.close() does: shutdown(SHUT_WR),
-                         then close(); prints the bytes read.
+  give_up PORT [BYTES]   asks the stream server at PORT for its endless answer, reads BYTES of it
+                         (1000000; with less than 1024, one read of at most that much, at once) and
+                         gives up as the JVM's Socket.close() and aria2c do: shutdown(SHUT_WR), then
+                         close(); prints BYTES.
   epoll_reuse raw|libc   closes a socket registered in an epoll instance, accepts another one that
                          takes its number, and prints which events that instance then reports:
                          "events: none" or "events: fd=N mask=M ...". raw: the instance is made and
@@ -121,15 +122,19 @@ def stream(cert=None, key=None):
         conn.close()
 
 
-def give_up(port):
+def give_up(port, size="1000000"):
+    size = int(size)
     c = socket.create_connection(("127.0.0.1", int(port)))
     c.sendall(b"GET / HTTP/1.0\r\n\r\n")
     got = 0
-    while got < 1000000:
-        got += len(c.recv(min(65536, 1000000 - got)))
+    if size < 1024:
+        c.recv(size)
+    else:
+        while got < size:
+            got += len(c.recv(min(65536, size - got)))
     c.shutdown(socket.SHUT_WR)
     c.close()
-    print(got, flush=True)
+    print(size, flush=True)
 
 
 def upload(url, path):
@@ -244,7 +249,7 @@ if __name__ == "__main__":
     elif command == "pool_answer":
         pool_answer()
     elif command == "give_up":
-        give_up(args[0])
+        give_up(*args)
     elif command == "epoll_reuse":
         epoll_reuse(args[0])
     else:
