@@ -122,7 +122,7 @@ INTERPOSED int shutdown(int fd, int how)
 {
 	if (in_vfork_child())
 		return real.shutdown(fd, how);
-	bool gives_up = linger_gives_up_at_shutdown(fd, how);
+	bool gives_up = linger_gives_up_at_shutdown(fd, how); /* asked before our FIN goes out */
 	int rc = real.shutdown(fd, how);
 	if (rc == 0 && gives_up)
 		fdstate_note_gave_up(fd);
@@ -323,6 +323,8 @@ static int clone_child(void *start)
 	return ((struct clone_start *)start)->fn(((struct clone_start *)start)->arg);
 }
 
+/* A program's new thread may close sockets while the others wait where no hook sees them: the drain
+ * thread starts now if the program has had a TCP socket (linger.h). */
 INTERPOSED int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg)
 {
 	int (*create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *) = NEXT(pthread_create);
