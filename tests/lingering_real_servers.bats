@@ -359,8 +359,9 @@ gave_up_plainly() {
 }
 
 # aria2c gives up its extra connections to a server that ignores Range the same way, after one small
-# read: the peer's data is no newer than ours by the kernel's millisecond clock, but it streams (as
-# much waits unread).
+# read while the answer streams in: what tells is what waits unread. (A client that gives up within
+# the millisecond of its request, before the stream comes, looks like a finished exchange, and its
+# close after its own shutdown lingers.)
 @test "must not harm: a client giving up a download after one small read, by shutdown() and close() as aria2c does, closes plainly" {
 	start_server stream "$PY" "$SERVERS" stream
 	gave_up_plainly 100 "'$PY' '$SERVERS' give_up $(port_from stream) 100"

@@ -23,7 +23,8 @@
                          for each connection "sent BYTES end=ECONNRESET|EPIPE|...". With a
                          certificate and its key, over TLS (HTTPS).
   give_up PORT [BYTES]   asks the stream server at PORT for its endless answer, reads BYTES of it
-                         (1000000; with less than 1024, one read of at most that much, at once) and
+                         (1000000; with less than 1024, one read of at most that much, once the
+                         answer has been streaming for 200 ms, as aria2c's extra connections do) and
                          gives up as the JVM's Socket.close() and aria2c do: shutdown(SHUT_WR), then
                          close(); prints BYTES.
   epoll_reuse raw|libc   closes a socket registered in an epoll instance, accepts another one that
@@ -128,6 +129,7 @@ def give_up(port, size="1000000"):
     c.sendall(b"GET / HTTP/1.0\r\n\r\n")
     got = 0
     if size < 1024:
+        time.sleep(0.2)
         c.recv(size)
     else:
         while got < size:
