@@ -345,8 +345,9 @@ static bool flush_refused(FILE *stream)
 		return false;
 	if (!refused_buffered(e, fd, &(struct write_size){.count = output_bytes,
 							  .what = &(struct stream_output){.stream = stream}})) {
-		if (__fpending(stream) > 0) /* fclose() writes it where no hook sees: the program's last word */
-			fdstate_note_wrote(e, __fpending(stream));
+		size_t pending = __fpending(stream);
+		if (pending > 0) /* fclose() writes it where no hook sees: the program's last word */
+			fdstate_note_wrote(e, pending);
 		return false;
 	}
 	int saved = errno;

@@ -268,6 +268,14 @@ static socklen_t tcp_info_of(int fd, struct kernel_tcp_info *t)
 #define TCP_INFO_HAS(len, field)                                                                   \
 	((len) >= offsetof(struct kernel_tcp_info, field) + sizeof(((struct kernel_tcp_info *)0)->field))
 
+/* From the table alone: may the program be a client giving up a download (gives_up)? It read, and
+ * wrote at most a goodbye since. */
+static bool may_give_up(const struct fd_facts *facts)
+{
+	return facts->origin == FD_CONNECTED && facts->bytes_read &&
+	       (!facts->wrote_last || facts->last_word <= FDSTATE_LAST_WORD_MAX);
+}
+
 /* Is a client giving up a stream its server sends in answer (see close_would_lose)? Its last word,
  * if it wrote one since, only a goodbye of a few bytes, perhaps in flight (TLS's close_notify); and
  * if it shut its sending side down first (aria2c, the JVM), its FIN perhaps in flight too. The peer
@@ -277,14 +285,13 @@ static bool gives_up(const struct kernel_tcp_info *t, bool since_4_6, const stru
 	uint32_t theirs = t->last_data_recv, ours = t->last_data_sent; /* ms ago */
 	bool up = t->state == TCP_ESTABLISHED ||
 		  (facts->shut_wr && (t->state == TCP_FIN_WAIT1 || t->state == TCP_FIN_WAIT2));
-	if (facts->origin != FD_CONNECTED || !up || !facts->bytes_read || !since_4_6 || t->notsent_bytes)
+	if (!may_give_up(facts) || !up || !since_4_6 || t->notsent_bytes)
 		return false;
 	uint32_t fin_in_flight = t->state == TCP_FIN_WAIT1;
 	bool streams = facts->read_bulk || t->bytes_received - facts->bytes_read >= FDSTATE_BULK_READ_MIN;
 	if (!facts->wrote_last)
 		return t->unacked <= fin_in_flight && (theirs < ours || (theirs == ours && streams));
-	return facts->last_word <= FDSTATE_LAST_WORD_MAX && streams && t->unacked <= 1 + fin_in_flight &&
-	       theirs < CLOSEWAIT_IDLE_MS_DEFAULT;
+	return streams && t->unacked <= 1 + fin_in_flight && theirs < CLOSEWAIT_IDLE_MS_DEFAULT;
 }
 
 /* Would a plain close() now lose data the peer has not yet read? The kernel answers with RST, which
@@ -586,18 +593,24 @@ static void release(struct lingering *l)
 
 /* Logs how the linger ended and really closes the socket. Its identity is checked once more, even
  * right after drain() or watch() checked it: a failed read may mean the number is no longer ours. */
-static void finish(struct lingering *l, enum log_event event, const char *key, const char *value)
+/* Really closes the slot's socket, if the copy still is it, and frees the slot. */
+static void close_copy(struct lingering *l)
 {
 	int fd = fd_of(LOAD(l->socket));
-	LOG_EVENT_AT(event, l->program_fd, &l->addresses, FIELD_NUM("bytes", l->bytes),
-		     FIELD_NUM("ms", fdstate_now_ms() - l->start_ms), FIELD_TEXT(key, value));
 	if (still_there(LOAD(l->socket))) {
 		fdstate_forget(fd);
-		/* Explicitly: a registration lives as long as the socket, not the descriptor. */
-		real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_DEL, fd, NULL);
+		if (l->watched) /* explicitly: a registration lives as long as the socket, not the descriptor */
+			real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_DEL, fd, NULL);
 		real.close(fd);
 	}
 	release(l);
+}
+
+static void finish(struct lingering *l, enum log_event event, const char *key, const char *value)
+{
+	LOG_EVENT_AT(event, l->program_fd, &l->addresses, FIELD_NUM("bytes", l->bytes),
+		     FIELD_NUM("ms", fdstate_now_ms() - l->start_ms), FIELD_TEXT(key, value));
+	close_copy(l);
 }
 
 /* The sockets still handed over when the drain ends (it lost its descriptors, or could not start, or
@@ -617,11 +630,7 @@ static void end_every(const char *why)
 		if (log_enabled() && !l->addressed)
 			socket_addresses_read(fd_of(socket), &l->addresses);
 		LOG_EVENT_AT(EV_LINGER_SKIPPED, l->program_fd, &l->addresses, FIELD_TEXT("reason", why));
-		if (still_there(socket)) {
-			fdstate_forget(fd_of(socket));
-			real.close(fd_of(socket));
-		}
-		release(l);
+		close_copy(l);
 	}
 }
 
@@ -801,8 +810,8 @@ bool linger_gives_up_at_shutdown(int fd, int how)
 {
 	struct fd_facts facts;
 	struct kernel_tcp_info t;
-	if (how == SHUT_RD || config.linger == MODE_OFF || !may_linger(fd, &facts) || facts.origin != FD_CONNECTED ||
-	    facts.shut_wr || !facts.bytes_read || (facts.wrote_last && facts.last_word > FDSTATE_LAST_WORD_MAX))
+	if (how == SHUT_RD || config.linger == MODE_OFF || !may_linger(fd, &facts) || facts.shut_wr ||
+	    !may_give_up(&facts))
 		return false; /* no system call for any other shutdown */
 	int saved = errno;
 	socklen_t len = tcp_info_of(fd, &t);
@@ -811,21 +820,26 @@ bool linger_gives_up_at_shutdown(int fd, int how)
 	return given_up;
 }
 
+/* Sleeps in steps of step_ms while the drain thread is in state (and, if busy, sockets linger), for
+ * limit_ms at most. */
+static void wait_while(int state, bool busy, uint32_t limit_ms, unsigned int step_ms)
+{
+	uint32_t start = fdstate_now_ms();
+	while (LOAD(thread_state) == state && (!busy || LOAD(in_use)) && fdstate_now_ms() - start < limit_ms)
+		clock_sleep_ms(step_ms);
+}
+
 void linger_stand_down(void)
 {
 	STORE(linger_wanted, false);
-	uint32_t start = fdstate_now_ms();
-	while (LOAD(thread_state) == STARTING && fdstate_now_ms() - start < 3 * SCAN_MS)
-		clock_sleep_ms(1); /* another close is starting it: it parks at once */
+	wait_while(STARTING, false, 3 * SCAN_MS, 1); /* another close is starting it: it parks at once */
 	if (LOAD(thread_state) != RUNNING)
 		return;
 	/* Wake it, from its wait for descriptors or from epoll_wait (a message for no slot). */
 	syscall(SYS_futex, &descriptors, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 	if (LOAD(descriptors) == DESCRIPTORS_READY && ownfd_intact(&doorbell_write))
 		ring(&(struct doorbell_message){.slot = UINT32_MAX, .program_fd = -1});
-	start = fdstate_now_ms();
-	while (LOAD(thread_state) == RUNNING && fdstate_now_ms() - start < 3 * SCAN_MS)
-		clock_sleep_ms(1);
+	wait_while(RUNNING, false, 3 * SCAN_MS, 1);
 	if (LOAD(thread_state) == PARKED)
 		clock_sleep_ms(2); /* from its store to inside its wait */
 }
@@ -854,15 +868,11 @@ void linger_finish(void)
 		return;
 	if (LOAD(linger_wanted))
 		linger_start_waiting();
-	uint32_t start = fdstate_now_ms();
-	while (LOAD(thread_state) == RUNNING && LOAD(in_use) && fdstate_now_ms() - start < EXIT_GRACE_MS)
-		clock_sleep_ms(5);
+	wait_while(RUNNING, true, EXIT_GRACE_MS, 5);
 	/* The kernel would reset what is left without a word: the drain thread ends each with a line of
 	 * its own (it checks its limits every SCAN_MS while sockets linger). */
 	if (LOAD(thread_state) != RUNNING || !LOAD(in_use))
 		return;
 	STORE(exiting, true);
-	start = fdstate_now_ms();
-	while (LOAD(thread_state) == RUNNING && LOAD(in_use) && fdstate_now_ms() - start < 3 * SCAN_MS)
-		clock_sleep_ms(5);
+	wait_while(RUNNING, true, 3 * SCAN_MS, 5);
 }
