@@ -29,12 +29,12 @@
  * itself. */
 static bool in_scope(const struct fd_facts *f)
 {
-	if (f->shut_wr)
+	if (f->flags & FLAG_SHUT_WR)
 		return false;
 	if (f->origin == FD_CONNECTED)
 		return true;
-	return config.closewait_scope_all && !f->read_eof && !f->shut_rd && f->origin != FD_LISTENING &&
-	       f->origin != FD_CREATED;
+	return config.closewait_scope_all && !(f->flags & (FLAG_READ_EOF | FLAG_SHUT_RD)) &&
+	       f->origin != FD_LISTENING && f->origin != FD_CREATED;
 }
 
 /* Did the peer close this connection because it was idle, so that a write now would draw RST and
@@ -107,7 +107,7 @@ bool closewait_refuses(int fd, struct write_note note, int flags, const struct w
 	uint32_t quiet_ms = 0;
 	if (!fdstate_get(fd, &facts) || !in_scope(&facts))
 		return false;
-	if (!facts.peer_closed && !peer_closed_idle(fd, &quiet_ms))
+	if (!(facts.flags & FLAG_PEER_CLOSED) && !peer_closed_idle(fd, &quiet_ms))
 		return false;
 	/* Before the fact sticks, and before acting on it: glibc may have closed our socket behind our
 	 * back (fclose), and the number may name another file by now. */

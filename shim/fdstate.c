@@ -14,34 +14,39 @@
 #include <unistd.h>
 
 struct fd_entry *fdstate_pages[FDSTATE_MAX_FD / FDSTATE_PAGE_ENTRIES];
-static uint32_t fork_generation;
+uint32_t fdstate_fork_generation;
 static uint64_t sockets_seen;
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
-/* The entry for fd, mapping its page if create is set (mmap, not malloc: hooks such as close() may
- * run in a signal handler). NULL if fd is out of range or its page was never needed. */
-static struct fd_entry *entry(int fd, bool create)
+/* Maps the page for the entries from slot's (mmap, not malloc: hooks such as close() may run in a
+ * signal handler); NULL if it cannot. */
+static __attribute__((noinline)) struct fd_entry *map_page(struct fd_entry **slot)
 {
-	if (fd < 0 || (unsigned int)fd >= FDSTATE_MAX_FD)
-		return NULL;
-	struct fd_entry **slot = &fdstate_pages[(unsigned int)fd / FDSTATE_PAGE_ENTRIES];
-	struct fd_entry *page = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-	if (!page && create) {
-		void *fresh = mmap(NULL, FDSTATE_PAGE_ENTRIES * sizeof(struct fd_entry), PROT_READ | PROT_WRITE,
-				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (fresh == MAP_FAILED)
-			return NULL;
-		/* page is NULL here: on failure the CAS loads the page another thread installed first. */
-		if (__atomic_compare_exchange_n(slot, &page, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-			page = fresh;
-		else
-			munmap(fresh, FDSTATE_PAGE_ENTRIES * sizeof(struct fd_entry));
-	}
-	return page ? &page[(unsigned int)fd % FDSTATE_PAGE_ENTRIES] : NULL;
+	int saved = errno; /* ENOMEM: the program's call succeeded all the same */
+	struct fd_entry *page = NULL;
+	void *fresh = mmap(NULL, FDSTATE_PAGE_ENTRIES * sizeof(struct fd_entry), PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* On failure the CAS loads the page another thread installed first. */
+	if (fresh != MAP_FAILED && __atomic_compare_exchange_n(slot, &page, fresh, false, __ATOMIC_ACQ_REL,
+							       __ATOMIC_ACQUIRE))
+		page = fresh;
+	else if (fresh != MAP_FAILED)
+		munmap(fresh, FDSTATE_PAGE_ENTRIES * sizeof(struct fd_entry));
+	errno = saved;
+	return page;
 }
 
+/* fd's place in the table, mapping its page if create is set. */
+static struct fd_entry *entry(int fd, bool create)
+{
+	struct fd_entry *e = fdstate_place(fd);
+	if (e || !create || (unsigned int)fd >= FDSTATE_MAX_FD)
+		return e;
+	struct fd_entry *page = map_page(&fdstate_pages[(unsigned int)fd / FDSTATE_PAGE_ENTRIES]);
+	return page ? &page[(unsigned int)fd % FDSTATE_PAGE_ENTRIES] : NULL;
+}
 
 static void update_flags(struct fd_entry *e, uint32_t clear, uint32_t set)
 {
@@ -87,7 +92,7 @@ static bool track(int fd, uint32_t ino, uint32_t flags, uint32_t gen, uint32_t l
  * idle clock starts at last_write_ms. */
 static void track_new(int fd, uint32_t ino, uint32_t flags, uint32_t last_write_ms)
 {
-	if (track(fd, ino, flags, LOAD(fork_generation), last_write_ms))
+	if (track(fd, ino, flags, LOAD(fdstate_fork_generation), last_write_ms))
 		__atomic_add_fetch(&sockets_seen, 1, __ATOMIC_RELAXED);
 }
 
@@ -98,9 +103,7 @@ uint64_t fdstate_sockets_seen(void)
 
 void fdstate_track(int fd, enum fd_origin origin)
 {
-	int saved = errno;
 	track_new(fd, INODE_UNKNOWN, origin, fdstate_now_ms());
-	errno = saved;
 }
 
 static int sockopt_int(int fd, int option)
@@ -203,13 +206,6 @@ bool fdstate_writing(int fd, uint32_t generation)
 	return (writing >> 32) == generation && (uint32_t)writing != 0;
 }
 
-void fdstate_forget(int fd)
-{
-	struct fd_entry *e = entry(fd, false);
-	if (e)
-		__atomic_store_n(&e->ino, 0, __ATOMIC_RELEASE);
-}
-
 void fdstate_forget_range(unsigned int first, unsigned int last)
 {
 	if (last >= FDSTATE_MAX_FD)
@@ -230,10 +226,8 @@ void fdstate_copy(int oldfd, int newfd)
 		fdstate_forget(newfd);
 		return;
 	}
-	int saved = errno; /* mapping a page may fail with ENOMEM: the program's dup succeeded */
 	update_flags(from, 0, FLAG_SHARED);
 	track(newfd, LOAD(from->ino), LOAD(from->flags), LOAD(from->fork_gen), LOAD(from->last_write_ms));
-	errno = saved;
 }
 
 void fdstate_move(int oldfd, int newfd)
@@ -243,11 +237,9 @@ void fdstate_move(int oldfd, int newfd)
 		fdstate_forget(newfd);
 		return;
 	}
-	int saved = errno;
 	if (track(newfd, LOAD(from->ino), LOAD(from->flags), LOAD(from->fork_gen), LOAD(from->last_write_ms)))
 		STORE(entry(newfd, false)->bytes_read, LOAD(from->bytes_read));
 	fdstate_forget(oldfd);
-	errno = saved;
 }
 
 /* In a forked child, the writes other threads of the parent had in the kernel are not the child's:
@@ -267,7 +259,7 @@ static void forget_parent_writes(void)
 
 void fdstate_note_fork(bool in_child)
 {
-	__atomic_add_fetch(&fork_generation, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&fdstate_fork_generation, 1, __ATOMIC_RELAXED);
 	if (in_child) { /* the child's summary counts the sockets it opened, accepted or received itself */
 		__atomic_store_n(&sockets_seen, 0, __ATOMIC_RELAXED);
 		forget_parent_writes();
@@ -286,30 +278,6 @@ void fdstate_note_spawn(bool with_file_actions)
 		}
 	}
 	errno = saved;
-}
-
-bool fdstate_get(int fd, struct fd_facts *facts)
-{
-	struct fd_entry *e = fdstate_entry(fd);
-	if (!e)
-		return false;
-	uint32_t flags = LOAD(e->flags);
-	*facts = (struct fd_facts){
-		.inode = LOAD(e->ino),
-		.origin = (enum fd_origin)(flags & ORIGIN_MASK),
-		.shared = (flags & FLAG_SHARED) || LOAD(e->fork_gen) != LOAD(fork_generation),
-		.read_eof = flags & FLAG_READ_EOF,
-		.read_bulk = flags & FLAG_READ_BULK,
-		.wrote_last = flags & FLAG_WROTE_LAST,
-		.gave_up = flags & FLAG_GAVE_UP,
-		.last_word = LOAD(e->last_word),
-		.shut_rd = flags & FLAG_SHUT_RD,
-		.shut_wr = flags & FLAG_SHUT_WR,
-		.peer_closed = flags & FLAG_PEER_CLOSED,
-		.generation = LOAD(e->generation),
-		.bytes_read = LOAD(e->bytes_read),
-	};
-	return true;
 }
 
 uint32_t fdstate_identity(int fd)

@@ -25,17 +25,26 @@ enum fd_origin {
 	FD_LINGERING,   /* the library's own copy of a socket the program closed (linger.c) */
 };
 
+/* What the program did and saw on a socket: struct fd_facts' flags (an entry keeps its origin in the
+ * low bits, ORIGIN_MASK). */
+enum {
+	ORIGIN_MASK = 0x0f,
+	FLAG_SHARED = 1u << 4,      /* set by a copy; fd_facts.shared says it with forks too */
+	FLAG_READ_EOF = 1u << 5,    /* the program itself has read EOF: it knows the peer is done sending */
+	FLAG_SHUT_RD = 1u << 6,     /* the program called shutdown() */
+	FLAG_SHUT_WR = 1u << 7,
+	FLAG_PEER_CLOSED = 1u << 8, /* the guard found that the peer closed the idle connection: for good */
+	FLAG_READ_BULK = 1u << 9,   /* its last read brought a kilobyte or more: the peer sends in bulk */
+	FLAG_WROTE_LAST = 1u << 10, /* the program wrote since it last read data (fd_facts.last_word) */
+	FLAG_GAVE_UP = 1u << 11,    /* its shutdown() gave up a stream the peer sends in answer (linger.c) */
+};
+
 struct fd_facts {
 	uint32_t inode;       /* the socket's inode number (its low 32 bits), once fdstate_identity() read it */
 	enum fd_origin origin;
+	uint32_t flags;       /* FLAG_* */
 	bool shared;          /* another descriptor or process may hold the same socket */
-	bool read_eof;        /* the program itself has read EOF: it knows the peer is done sending */
-	bool read_bulk;       /* its last read brought a kilobyte or more: the peer sends in bulk */
-	bool wrote_last;      /* the program wrote since it last read data */
-	uint32_t last_word;   /* and how much, up to FDSTATE_LAST_WORD_MAX + 1 */
-	bool gave_up;         /* its shutdown() gave up a stream the peer sends in answer (linger.c) */
-	bool shut_rd, shut_wr; /* the program called shutdown() */
-	bool peer_closed;     /* the guard found that the peer closed the idle connection: for good */
+	uint32_t last_word;   /* bytes written since the last read, up to FDSTATE_LAST_WORD_MAX + 1 */
 	uint32_t generation;  /* of the number: see struct fd_entry */
 	uint64_t bytes_read;  /* by the program through the hooks: at most what it read (see below) */
 };
@@ -94,7 +103,8 @@ static inline void fdstate_write_ends(struct write_token writing);
  * every write that got the socket before the close (a full barrier orders the two). */
 bool fdstate_writing(int fd, uint32_t generation);
 
-void fdstate_forget(int fd);
+/* Inline (below): every close of a socket forgets it. */
+static inline void fdstate_forget(int fd);
 void fdstate_forget_range(unsigned int first, unsigned int last);
 /* newfd now names oldfd's socket: both are shared from here on. */
 void fdstate_copy(int oldfd, int newfd);
@@ -109,8 +119,9 @@ void fdstate_note_fork(bool in_child);
 /* Before posix_spawn and friends: descriptors without FD_CLOEXEC (all, with file actions) go along. */
 void fdstate_note_spawn(bool with_file_actions);
 
-/* Reads the facts; false if fd is not a tracked TCP socket. Lock-free; touches no errno. */
-bool fdstate_get(int fd, struct fd_facts *facts);
+/* Reads the facts; false if fd is not a tracked TCP socket. Lock-free; touches no errno. Inline
+ * (below): every close of a connection asks. */
+static inline bool fdstate_get(int fd, struct fd_facts *facts);
 /* Confirms, with one fstat, that fd still is the socket the table describes, and returns its inode
  * (0: it is not). A socket made here (socket(), accept()) has its identity recorded by the first such
  * check: the table may go stale behind our back only between that and its tracking. Preserves errno. */
@@ -135,18 +146,6 @@ void fdstate_ports(int fd, unsigned int *local, unsigned int *peer);
 
 #define FDSTATE_PAGE_ENTRIES 256u
 #define FDSTATE_MAX_FD (1u << 21) /* beyond this (above Linux's default nr_open), sockets pass untracked */
-
-enum {
-	ORIGIN_MASK = 0x0f,
-	FLAG_SHARED = 1u << 4,
-	FLAG_READ_EOF = 1u << 5,
-	FLAG_SHUT_RD = 1u << 6,
-	FLAG_SHUT_WR = 1u << 7,
-	FLAG_PEER_CLOSED = 1u << 8,
-	FLAG_READ_BULK = 1u << 9,
-	FLAG_WROTE_LAST = 1u << 10,
-	FLAG_GAVE_UP = 1u << 11,
-};
 
 /* All fields are accessed with __atomic builtins; ino is written last and read first, so a reader
  * that sees a non-zero ino sees the rest of the entry as it was when tracking began. */
@@ -176,22 +175,56 @@ struct fd_entry {
 
 extern struct fd_entry *fdstate_pages[FDSTATE_MAX_FD / FDSTATE_PAGE_ENTRIES];
 
-/* fd's entry if fd is a tracked TCP socket, else NULL. Inline because every read and write of every
- * descriptor asks: for a file, pipe or terminal this is the whole cost of the library, two loads. */
-static inline struct fd_entry *fdstate_entry(int fd)
+/* fd's place in the table, tracked or not; NULL if fd is out of range or its page was never needed. */
+static inline struct fd_entry *fdstate_place(int fd)
 {
 	if ((unsigned int)fd >= FDSTATE_MAX_FD) /* negative numbers too */
 		return NULL;
 	unsigned int n = (unsigned int)fd;
 	struct fd_entry *page = __atomic_load_n(&fdstate_pages[n / FDSTATE_PAGE_ENTRIES], __ATOMIC_ACQUIRE);
-	if (!page || !__atomic_load_n(&page[n % FDSTATE_PAGE_ENTRIES].ino, __ATOMIC_ACQUIRE))
-		return NULL;
-	return &page[n % FDSTATE_PAGE_ENTRIES];
+	return page ? &page[n % FDSTATE_PAGE_ENTRIES] : NULL;
+}
+
+/* fd's entry if fd is a tracked TCP socket, else NULL. Inline because every read and write of every
+ * descriptor asks: for a file, pipe or terminal this is the whole cost of the library, two loads. */
+static inline struct fd_entry *fdstate_entry(int fd)
+{
+	struct fd_entry *e = fdstate_place(fd);
+	return e && __atomic_load_n(&e->ino, __ATOMIC_ACQUIRE) ? e : NULL;
+}
+
+static inline void fdstate_forget(int fd)
+{
+	struct fd_entry *e = fdstate_place(fd);
+	if (e)
+		__atomic_store_n(&e->ino, 0, __ATOMIC_RELEASE);
 }
 
 static inline bool fdstate_is_tracked(int fd)
 {
 	return fdstate_entry(fd) != NULL;
+}
+
+/* Bumped by each fork: an entry made before the last one is shared with another process. */
+extern uint32_t fdstate_fork_generation;
+
+static inline bool fdstate_get(int fd, struct fd_facts *facts)
+{
+	struct fd_entry *e = fdstate_entry(fd);
+	if (!e)
+		return false;
+	uint32_t flags = __atomic_load_n(&e->flags, __ATOMIC_RELAXED);
+	*facts = (struct fd_facts){
+		.inode = __atomic_load_n(&e->ino, __ATOMIC_RELAXED),
+		.origin = (enum fd_origin)(flags & ORIGIN_MASK),
+		.flags = flags,
+		.shared = (flags & FLAG_SHARED) || __atomic_load_n(&e->fork_gen, __ATOMIC_RELAXED) !=
+						      __atomic_load_n(&fdstate_fork_generation, __ATOMIC_RELAXED),
+		.last_word = __atomic_load_n(&e->last_word, __ATOMIC_RELAXED),
+		.generation = __atomic_load_n(&e->generation, __ATOMIC_RELAXED),
+		.bytes_read = __atomic_load_n(&e->bytes_read, __ATOMIC_RELAXED),
+	};
+	return true;
 }
 
 static inline enum fd_origin fdstate_origin(struct fd_entry *e)

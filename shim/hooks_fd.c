@@ -137,11 +137,14 @@ INTERPOSED int close(int fd)
 	 * shares, and hand the parent's drain thread a number of the child's. */
 	if (in_vfork_child())
 		return real.close(fd);
-	if (refuse_own(fd))
+	struct fd_entry *e = fdstate_entry(fd);
+	if (e && fdstate_origin(e) != FD_LINGERING) { /* a socket of the program's (see ownfd.c) */
+		if (linger_watches(fd) && linger_close(fd))
+			return 0;
+	} else if (refuse_own(fd))
 		return -1;
-	epollset_note_closed(fd);
-	if (linger_watches(fd) && linger_close(fd))
-		return 0;
+	else
+		epollset_note_closed(fd);
 	fdstate_forget(fd); /* before the number is free for another thread to reuse */
 	return real.close(fd);
 }

@@ -1,4 +1,5 @@
 #include "ownfd.h"
+#include "fdstate.h"
 #include "real.h"
 
 #include <errno.h>
@@ -62,6 +63,9 @@ static int copy_aside(int fd)
 		copy = real.fcntl(fd, F_DUPFD_CLOEXEC, floor);
 	if (copy < 0) /* no room up there: anywhere, as long as it is close-on-exec */
 		copy = real.fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	/* A number of ours is no socket of the program's: an entry a socket closed behind our back left
+	 * there goes, so that close() tells the program's sockets from ours by the table alone. */
+	fdstate_forget(copy);
 	return copy;
 }
 
