@@ -11,10 +11,12 @@
  *                       client connects, sends the request, reads to EOF, closes, one at a time.
  *                       Prints "<wall_ns> <cpu_ns>" for the loop. The CPU time is the whole
  *                       server process's: the library's drain thread counts.
- *   connloop answer-info N
- *                       as answer, and the server asks getsockopt(TCP_INFO) before each close, as
- *                       the lingering close's decision does: that decision's floor, run without
- *                       the library.
+ *   connloop answer-ask N
+ *                       as answer, and before each close the server asks the kernel what the
+ *                       lingering close's decision asks after such an exchange: getsockopt(SO_MEMINFO)
+ *                       (nothing unread, nothing unacknowledged?), and ioctl(SIOCOUTQNSD) if something
+ *                       is unacknowledged (nothing unsent?). That decision's floor, run without the
+ *                       library.
  *   connloop close N [FILE]
  *                       close() latency. The client opens N connections, sends a request on each
  *                       and keeps them all open; the server accepts them all, then closes them one
@@ -41,6 +43,7 @@
  *
  * Setup and teardown are not timed. */
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -53,6 +56,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -92,6 +96,20 @@ static void write_all(int fd, const void *buf, size_t n, const char *what)
 			die(what);
 		put += w > 0 ? (size_t)w : 0;
 	}
+}
+
+/* What the library's close asks the kernel after a finished exchange (finished_exchange() in
+ * shim/linger.c): the socket's memory, SK_MEMINFO_RMEM_ALLOC, _WMEM_QUEUED and _BACKLOG among it,
+ * and only if something is not yet acknowledged, what is unsent. */
+static void ask_as_the_library(int fd)
+{
+	enum { WMEM_QUEUED = 5 }; /* SK_MEMINFO_WMEM_QUEUED */
+	uint32_t mem[8];
+	int unsent;
+	if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &(socklen_t){sizeof(mem)}) != 0)
+		die("getsockopt SO_MEMINFO");
+	if (mem[WMEM_QUEUED] != 0 && ioctl(fd, SIOCOUTQNSD, &unsent) != 0)
+		die("ioctl SIOCOUTQNSD");
 }
 
 /* --- the client: no library, blocking sockets --- */
@@ -291,10 +309,10 @@ int main(int argc, char **argv)
 		return failed ? failed : wait_for_server();
 	}
 	if (argc < 3 || argc > 4 ||
-	    (strcmp(argv[1], "accept") != 0 && strcmp(argv[1], "answer") != 0 && strcmp(argv[1], "answer-info") != 0 &&
+	    (strcmp(argv[1], "accept") != 0 && strcmp(argv[1], "answer") != 0 && strcmp(argv[1], "answer-ask") != 0 &&
 	     strcmp(argv[1], "close") != 0 && strcmp(argv[1], "scale") != 0) ||
 	    (argc == 4 && strcmp(argv[1], "close") != 0)) {
-		fprintf(stderr, "usage: connloop accept|answer|answer-info|scale N\n       connloop close N [SAMPLES_FILE]\n");
+		fprintf(stderr, "usage: connloop accept|answer|answer-ask|scale N\n       connloop close N [SAMPLES_FILE]\n");
 		return 2;
 	}
 	const char *mode = argv[1];
@@ -367,8 +385,7 @@ int main(int argc, char **argv)
 		}
 		cpu1 = ns_of(CLOCK_PROCESS_CPUTIME_ID), wall1 = ns_of(CLOCK_MONOTONIC);
 	} else if (strncmp(mode, "answer", 6) == 0) {
-		bool asking = strcmp(mode, "answer-info") == 0;
-		struct tcp_info info;
+		bool asking = strcmp(mode, "answer-ask") == 0;
 		wall0 = ns_of(CLOCK_MONOTONIC), cpu0 = ns_of(CLOCK_PROCESS_CPUTIME_ID);
 		for (long i = 0; i < count; i++) {
 			int fd = accept(listen_fd, NULL, NULL);
@@ -376,8 +393,8 @@ int main(int argc, char **argv)
 				die("accept");
 			read_exactly(fd, buf, sizeof(request) - 1, "read the request");
 			write_all(fd, answer, sizeof(answer) - 1, "write the answer");
-			if (asking && getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &(socklen_t){sizeof(info)}) != 0)
-				die("getsockopt TCP_INFO");
+			if (asking)
+				ask_as_the_library(fd);
 			close(fd);
 		}
 		cpu1 = ns_of(CLOCK_PROCESS_CPUTIME_ID), wall1 = ns_of(CLOCK_MONOTONIC);
