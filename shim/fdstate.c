@@ -188,6 +188,13 @@ void fdstate_note_gave_up(int fd)
 		update_flags(e, 0, FLAG_GAVE_UP);
 }
 
+void fdstate_note_reads_unseen(int fd)
+{
+	struct fd_entry *e = fdstate_entry(fd);
+	if (e && !(LOAD(e->flags) & FLAG_READS_UNSEEN))
+		update_flags(e, 0, FLAG_READS_UNSEEN);
+}
+
 void fdstate_mark_shared(int fd)
 {
 	struct fd_entry *e = fdstate_entry(fd);

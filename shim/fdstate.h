@@ -37,6 +37,7 @@ enum {
 	FLAG_READ_BULK = 1u << 9,   /* its last read brought a kilobyte or more: the peer sends in bulk */
 	FLAG_WROTE_LAST = 1u << 10, /* the program wrote since it last read data (fd_facts.last_word) */
 	FLAG_GAVE_UP = 1u << 11,    /* its shutdown() gave up a stream the peer sends in answer (linger.c) */
+	FLAG_READS_UNSEEN = 1u << 12, /* it may be read where no hook counts (a stdio stream, syscall()) */
 };
 
 struct fd_facts {
@@ -73,6 +74,9 @@ static inline void fdstate_note_read(int fd, size_t bytes, bool consumed);
 void fdstate_note_peer_closed(int fd);
 void fdstate_note_shutdown(int fd, int how);
 void fdstate_note_gave_up(int fd);
+/* The program may read fd where no hook counts what it reads: bytes_read and FLAG_WROTE_LAST may be
+ * behind the socket's true history from now on. */
+void fdstate_note_reads_unseen(int fd);
 void fdstate_mark_shared(int fd);
 /* What the write path needs to know, from one lookup. */
 struct write_note {

@@ -155,8 +155,12 @@ HOOK(ssize_t, sendto, (int fd, const void *buf, size_t n, int flags, const_socka
      (fd, buf, n, flags, addr, len), fd,
      note_fastopen(fd, flags, GUARDED_WRITE(fd, flags, real.sendto(fd, buf, n, flags, addr, len), .len = n)))
 
-HOOK(ssize_t, sendfile, (int out_fd, int in_fd, off_t *offset, size_t count), (out_fd, in_fd, offset, count), out_fd,
-     GUARDED_WRITE(out_fd, 0, real.sendfile(out_fd, in_fd, offset, count), .len = count))
+/* Not split: a socket it reads (in_fd may be one, since Linux 5.12) tells EOF and bulk as read() does. */
+INTERPOSED ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+	return note_read(in_fd, GUARDED_WRITE(out_fd, 0, real.sendfile(out_fd, in_fd, offset, count), .len = count),
+			 count > 0, 0);
+}
 
 /* Not split, as recvmsg: descriptors passed over any socket are noted. */
 INTERPOSED ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)

@@ -356,6 +356,19 @@ static bool flush_refused(FILE *stream)
 	return true;
 }
 
+/* A stream that reads a socket reads it through glibc's internal read, which no hook counts. */
+INTERPOSED FILE *fdopen(int fd, const char *mode)
+{
+	if (!real_lookup((void **)&real.fdopen, "fdopen")) {
+		errno = ENOSYS;
+		return NULL;
+	}
+	FILE *stream = real.fdopen(fd, mode);
+	if (stream && (strchr(mode, 'r') || strchr(mode, '+')) && !in_vfork_child())
+		fdstate_note_reads_unseen(fd);
+	return stream;
+}
+
 INTERPOSED int fclose(FILE *stream)
 {
 	if (!real_lookup((void **)&real.fclose, "fclose")) {

@@ -306,15 +306,15 @@ enum { MEMINFO_RMEM_ALLOC, MEMINFO_RCVBUF, MEMINFO_WMEM_ALLOC, MEMINFO_SNDBUF, M
        MEMINFO_WMEM_QUEUED, MEMINFO_OPTMEM, MEMINFO_BACKLOG, MEMINFO_READ /* as far as this reads */ };
 
 /* The close of a finished exchange, asked more cheaply than TCP_INFO (close_would_lose): the program
- * read through the hooks, wrote last, read nothing in bulk and did not shut down. Then the peer's
- * data is no newer than ours (data that came after our answer would be unread, or its read would have
- * made the program's last word a read), and a plain close loses nothing if nothing waits unread or
- * unsent. One SO_MEMINFO says both at once when all we sent is acknowledged (on loopback, by the time
+ * read through the hooks (and nowhere else they cannot see), wrote last, read nothing in bulk and did
+ * not shut down. Then the peer's data is no newer than ours (data that came after our answer would be
+ * unread, or its read would have made the program's last word a read), and a plain close loses
+ * nothing if nothing waits unread or unsent. One SO_MEMINFO says both at once when all we sent is acknowledged (on loopback, by the time
  * the program closes); then SIOCOUTQNSD says whether any of it is unsent. False: ask TCP_INFO. */
 static bool finished_exchange(int fd, const struct fd_facts *facts)
 {
-	uint32_t wrote_last_only = facts->flags & (FLAG_WROTE_LAST | FLAG_READ_BULK | FLAG_SHUT_WR);
-	if (wrote_last_only != FLAG_WROTE_LAST || !facts->bytes_read)
+	const uint32_t told = FLAG_WROTE_LAST | FLAG_READ_BULK | FLAG_SHUT_WR | FLAG_READS_UNSEEN;
+	if ((facts->flags & told) != FLAG_WROTE_LAST || !facts->bytes_read)
 		return false;
 	uint32_t mem[MEMINFO_READ];
 	socklen_t len = sizeof(mem);

@@ -160,6 +160,7 @@ void real_resolve(void)
 	SWAP_IN(posix_spawnp);
 	SWAP_IN(system);
 	SWAP_IN(popen);
+	SWAP_IN(fdopen);
 	SWAP_IN(fclose);
 	SWAP_IN(freopen);
 #ifdef __GLIBC__

@@ -75,6 +75,7 @@ struct real_libc {
 			    const posix_spawnattr_t *, char *const[], char *const[]);
 	int (*system)(const char *);
 	FILE *(*popen)(const char *, const char *);
+	FILE *(*fdopen)(int, const char *);
 	int (*fclose)(FILE *);
 	FILE *(*freopen)(const char *, const char *, FILE *);
 #ifdef __GLIBC__ /* musl's stdio.h makes freopen64 a macro for freopen */

@@ -12,9 +12,11 @@
  * syscall() is interposed by an assembly trampoline, as vfork() is (vfork.c), and for the same reason:
  * syscall(SYS_vfork), or SYS_clone with CLONE_VFORK, returns in the child into the caller's frame,
  * and a C wrapper's own frame below it would be overwritten before the parent resumes. Such a vfork
- * is noted as vfork() notes it, so that the child's hooks pass through. */
+ * is noted as vfork() notes it, so that the child's hooks pass through; and a socket read through
+ * syscall() is noted as read where no hook counts (fdstate_note_reads_unseen). */
 #include "clock.h"
 #include "config.h"
+#include "fdstate.h"
 #include "linger.h"
 #include "log.h"
 #include "real.h"
@@ -71,6 +73,25 @@ INTERPOSED int prctl(int option, ...)
 #if defined(SYS_seccomp) && (defined(__x86_64__) || defined(__aarch64__))
 typedef long (*syscall_fn)(long, ...);
 
+/* The descriptor a system call reads from, if it is one of those a socket may be read with (an int:
+ * the register's upper half is whatever the caller left there). */
+static int read_from(long number, unsigned long arg1, unsigned long arg2)
+{
+	switch (number) {
+	case SYS_read:
+	case SYS_readv:
+	case SYS_recvfrom:
+	case SYS_recvmsg:
+	case SYS_recvmmsg:
+	case SYS_splice:
+		return (int)arg1;
+	case SYS_sendfile:
+		return (int)arg2;
+	default:
+		return -1;
+	}
+}
+
 /* Called by the trampoline with syscall()'s first four arguments, on the program's thread and stack.
  * Returns the function the trampoline jumps to, with every argument as the program passed it. */
 __attribute__((visibility("hidden"))) syscall_fn tcprare_syscall_prepare(long number, unsigned long op,
@@ -88,6 +109,9 @@ syscall_fn tcprare_syscall_prepare(long number, unsigned long op, unsigned long 
 	if (number == SYS_vfork)
 		vfork_note_start();
 #endif
+	int read_fd = read_from(number, op, flags);
+	if (read_fd >= 0 && !in_vfork_child())
+		fdstate_note_reads_unseen(read_fd);
 	syscall_fn next = __atomic_load_n(&real.syscall, __ATOMIC_ACQUIRE);
 	if (!next) { /* a call from another library's constructor, before ours */
 		int saved = errno;

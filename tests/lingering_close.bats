@@ -284,6 +284,27 @@ logged() { with_tcprare "$@" 2>"$BATS_TEST_TMPDIR/stderr"; } # run's output is s
 	! grep -q 'linger' "$BATS_TEST_TMPDIR/stderr"
 }
 
+# The close of an exchange that looks finished (the server read the request, answered last) asks the
+# kernel less when every read went through the hooks: data newer than the answer would then be unread.
+# A stdio stream reads through glibc's own read, and syscall(SYS_read) is no hooked call either: after
+# such a read, the close asks the kernel whose data is newer, as for any other close.
+# lingers_after_unseen_read SCENARIO: without the library the client, still sending, is reset.
+lingers_after_unseen_read() {
+	run probe -u 100 "$1"
+	[ "$output" = "$(printf 'close rc=0 errno=0\npeer send=EPIPE\npeer got=2000 end=eof')" ]
+	run probe_with -u 100 "$1"
+	[ "$output" = "$(printf 'close rc=0 errno=0\npeer send=ok\npeer got=2000 end=eof')" ]
+	grep -q 'linger started' "$BATS_TEST_TMPDIR/stderr"
+}
+
+@test "a server that read its client's next line through a stdio stream still lingers while the client sends" {
+	lingers_after_unseen_read stdio_read
+}
+
+@test "a server that read its client's next line with syscall(SYS_read) still lingers while the client sends" {
+	lingers_after_unseen_read raw_read
+}
+
 # idle_close [unread] CMD...: a server answers a request, then closes the connection after 1.2 s of
 # quiet (its idle timeout); 100 ms later its client writes three times, 100 ms apart. Prints each
 # write's fate. With "unread", the client's last words before the quiet are left unread. The client's

@@ -298,6 +298,30 @@ read_all() {
 	[ "$(count_log 'linger started')" -eq 1 ]
 }
 
+# A server that answers once it has the request's headers, and closes with most of a large answer
+# still unsent (the client reads slowly): the body the client sends after the headers comes after
+# the close, and the kernel answers it with RST, throwing away what of the answer is still queued.
+# Nothing was unread at the close: the answer still unsent is what makes it linger.
+@test "an answer still unsent at the close, its request's body sent after it, is cut without tcprare and whole with it" {
+	start_server plain "$PY" "$SERVERS" pool_answer
+	run timeout 20 "$PY" "$SERVERS" get "$(port_from plain)" / late_body 100
+	echo "without: $output"
+	[[ $output =~ ^got\ ([0-9]+)\ end=ECONNRESET$ ]]
+	[ "${BASH_REMATCH[1]}" -lt 1048576 ]
+	start_server lingering env LD_PRELOAD="$PRELOAD" TCPRARE_LOG="$SCRATCH/tcprare.%p.log" \
+		"$PY" "$SERVERS" pool_answer
+	run timeout 20 "$PY" "$SERVERS" get "$(port_from lingering)" / late_body 100
+	echo "with: $output"
+	[ "$output" = "got $((44 + 1048576)) end=eof" ]
+	[ "$(count_log 'linger started')" -eq 1 ]
+	grep -q 'linger started .* unread=0$' "$SCRATCH"/tcprare.*.log   # the answer unsent, nothing unread
+	for _ in $(seq 100); do # the drain logs as the client's FIN comes, after its last read
+		[ "$(count_log 'linger drained .* bytes=100 ')" -eq 1 ] && break
+		sleep 0.05
+	done
+	[ "$(count_log 'linger drained .* bytes=100 ')" -eq 1 ] # the body, which came after the close
+}
+
 # sent_line N: the stream server's Nth report ("sent BYTES end=..."), waiting for it.
 sent_line() {
 	for _ in $(seq 200); do

@@ -8,10 +8,11 @@
                          zero bytes; prints "port N" first.
   upload URL FILE        POSTs FILE to URL as urllib does (the whole body, then the answer); prints
                          "status CODE BYTES" or "error NAME: MESSAGE".
-  get PORT PATH [body N | pipelined]
+  get PORT PATH [body N | late_body N | pipelined]
                          asks an HTTP/1.0 server for PATH, with a body of N zero bytes it does not
-                         expect, or twice on one connection, the second request sent 20 ms after the
-                         first without waiting for the answer (pipelining); reads what comes at about
+                         expect (sent with the headers, or 200 ms after them), or twice on one
+                         connection, the second request sent 20 ms after the first without waiting
+                         for the answer (pipelining); reads what comes at about
                          6 MB/s through a 64 KB receive buffer, so that most of a large answer still
                          waits in the server's send queue when it closes; prints "got BYTES
                          end=eof|ECONNRESET|...".
@@ -155,13 +156,18 @@ def upload(url, path):
 
 def get(port, path, extra=None, size="0"):
     request = f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n".encode()
-    body = bytes(int(size)) if extra == "body" else b""
+    body = bytes(int(size)) if extra in ("body", "late_body") else b""
     request += f"Content-Length: {len(body)}\r\n\r\n".encode() if body else b"\r\n"
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # before connect: caps the window
         s.settimeout(10)
         s.connect(("127.0.0.1", int(port)))
-        s.sendall(request + body)
+        if extra == "late_body":
+            s.sendall(request)
+            time.sleep(0.2)  # the server has answered and closed by now
+            s.sendall(body)
+        else:
+            s.sendall(request + body)
         if extra == "pipelined":
             time.sleep(0.02)
             s.sendall(request)

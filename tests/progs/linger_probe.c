@@ -22,6 +22,13 @@
  *                "fclose rc=N errno=E", then "same_number=0|1" as in plain
  *   fclose_epipe the program shut down its sending side first, so fclose()'s flush fails
  *   freopen      4 more bytes through fdopen(), then freopen("/dev/null"): "freopen ok=0|1", fclose
+ * And a close with nothing unread that still loses data:
+ *   stdio_read   the server reads the UNREAD bytes, answers again, and 5 ms later reads the client's
+ *                next line through a stdio stream (fdopen, fgets: glibc's own read, which no hook
+ *                counts); then close(server), and the client sends 1000 bytes, and 50 ms later
+ *                1000 more: "close rc=N errno=E", "peer send=ok|ECONNRESET|EPIPE" (how the second
+ *                send ended), then what the client read as in plain
+ *   raw_read     the same, the line read with syscall(SYS_read), which no hook counts either
  * Exits 0 when the scenario ran (whatever the client saw), 2 on a setup failure. alarm(10) bounds it. */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +41,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -141,7 +149,7 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - 1) {
 		fprintf(stderr, "usage: linger_probe [-6] [-u UNREAD] [-a ANSWER] plain|dup|nolinger|drained|"
-				"dup2|dup3|dup2bad|fclose|fclose_epipe|freopen\n");
+				"dup2|dup3|dup2bad|fclose|fclose_epipe|freopen|stdio_read|raw_read\n");
 		return 2;
 	}
 	const char *scenario = argv[optind];
@@ -242,6 +250,32 @@ int main(int argc, char **argv)
 		int fresh = socket(addr->sa_family, SOCK_STREAM, 0);
 		printf("same_number=%d\n", fresh == server);
 		close(fresh);
+		size_t got = read_to_end(client, &end);
+		printf("peer got=%zu end=%s\n", got, end);
+	} else if (!strcmp(scenario, "stdio_read") || !strcmp(scenario, "raw_read")) {
+		if (read_exactly(server, (size_t)unread) != (size_t)unread)
+			die("read the request");
+		send_all(server, answer, 'a');
+		pause_ms(5); /* a tick of the kernel's millisecond clock: the line is newer than the answer */
+		if (send(client, "line\n", 5, 0) != 5)
+			die("send a line");
+		char line[16];
+		if (!strcmp(scenario, "raw_read")) {
+			if (syscall(SYS_read, server, line, 5) != 5)
+				die("syscall(SYS_read)");
+		} else {
+			FILE *f = fdopen(server, "r");
+			if (!f || !fgets(line, sizeof(line), f))
+				die("fgets");
+		}
+		errno = 0;
+		int rc = close(server); /* the stream is left as it is: its descriptor is gone */
+		printf("close rc=%d errno=%s\n", rc, rc == 0 ? "0" : errno_name(errno));
+		send_all(client, 1000, 'm');
+		pause_ms(50);
+		char more[1000] = {0};
+		ssize_t sent = send(client, more, sizeof(more), MSG_NOSIGNAL);
+		printf("peer send=%s\n", sent == (ssize_t)sizeof(more) ? "ok" : errno_name(errno));
 		size_t got = read_to_end(client, &end);
 		printf("peer got=%zu end=%s\n", got, end);
 	} else {
