@@ -222,8 +222,9 @@ static inline bool fdstate_get(int fd, struct fd_facts *facts)
 		.inode = __atomic_load_n(&e->ino, __ATOMIC_RELAXED),
 		.origin = (enum fd_origin)(flags & ORIGIN_MASK),
 		.flags = flags,
-		.shared = (flags & FLAG_SHARED) || __atomic_load_n(&e->fork_gen, __ATOMIC_RELAXED) !=
-						      __atomic_load_n(&fdstate_fork_generation, __ATOMIC_RELAXED),
+		.shared = (flags & FLAG_SHARED) ||
+			  __atomic_load_n(&e->fork_gen, __ATOMIC_RELAXED) !=
+				  __atomic_load_n(&fdstate_fork_generation, __ATOMIC_RELAXED),
 		.last_word = __atomic_load_n(&e->last_word, __ATOMIC_RELAXED),
 		.generation = __atomic_load_n(&e->generation, __ATOMIC_RELAXED),
 		.bytes_read = __atomic_load_n(&e->bytes_read, __ATOMIC_RELAXED),

@@ -158,8 +158,8 @@ HOOK(ssize_t, sendto, (int fd, const void *buf, size_t n, int flags, const_socka
 /* Not split: a socket it reads (in_fd may be one, since Linux 5.12) tells EOF and bulk as read() does. */
 INTERPOSED ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 {
-	return note_read(in_fd, GUARDED_WRITE(out_fd, 0, real.sendfile(out_fd, in_fd, offset, count), .len = count),
-			 count > 0, 0);
+	ssize_t sent = GUARDED_WRITE(out_fd, 0, real.sendfile(out_fd, in_fd, offset, count), .len = count);
+	return note_read(in_fd, sent, count > 0, 0);
 }
 
 /* Not split, as recvmsg: descriptors passed over any socket are noted. */

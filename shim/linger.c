@@ -283,8 +283,8 @@ static bool may_give_up(const struct fd_facts *facts)
 static bool gives_up(const struct kernel_tcp_info *t, bool since_4_6, const struct fd_facts *facts)
 {
 	uint32_t theirs = t->last_data_recv, ours = t->last_data_sent; /* ms ago */
-	bool up = t->state == TCP_ESTABLISHED ||
-		  ((facts->flags & FLAG_SHUT_WR) && (t->state == TCP_FIN_WAIT1 || t->state == TCP_FIN_WAIT2));
+	bool fin_waits = t->state == TCP_FIN_WAIT1 || t->state == TCP_FIN_WAIT2;
+	bool up = t->state == TCP_ESTABLISHED || (facts->flags & FLAG_SHUT_WR && fin_waits);
 	if (!may_give_up(facts) || !up || !since_4_6 || t->notsent_bytes)
 		return false;
 	uint32_t fin_in_flight = t->state == TCP_FIN_WAIT1;
@@ -309,8 +309,9 @@ enum { MEMINFO_RMEM_ALLOC, MEMINFO_RCVBUF, MEMINFO_WMEM_ALLOC, MEMINFO_SNDBUF, M
  * read through the hooks (and nowhere else they cannot see), wrote last, read nothing in bulk and did
  * not shut down. Then the peer's data is no newer than ours (data that came after our answer would be
  * unread, or its read would have made the program's last word a read), and a plain close loses
- * nothing if nothing waits unread or unsent. One SO_MEMINFO says both at once when all we sent is acknowledged (on loopback, by the time
- * the program closes); then SIOCOUTQNSD says whether any of it is unsent. False: ask TCP_INFO. */
+ * nothing if nothing waits unread or unsent. One SO_MEMINFO says both at once when all we sent is
+ * acknowledged (on loopback, by the time the program closes); else SIOCOUTQNSD says whether any of it
+ * is unsent. False: ask TCP_INFO. */
 static bool finished_exchange(int fd, const struct fd_facts *facts)
 {
 	const uint32_t told = FLAG_WROTE_LAST | FLAG_READ_BULK | FLAG_SHUT_WR | FLAG_READS_UNSEEN;
@@ -374,7 +375,8 @@ static bool close_would_lose(int fd, const struct fd_facts *facts, int *unread)
 	/* What the kernel received less what the program read through the hooks is at least what is
 	 * unread (struct fd_entry): when that is nothing, the ioctl is saved. The kernel counts the
 	 * peer's FIN as a byte received. */
-	bool none_unread = TCP_INFO_HAS(len, bytes_received) && t.bytes_received == facts->bytes_read + fin_in;
+	bool none_unread = TCP_INFO_HAS(len, bytes_received) &&
+			   t.bytes_received == facts->bytes_read + fin_in;
 	if (none_unread && !more_coming)
 		return false;
 	bool sent = !since_4_6 || t.data_segs_out > 0; /* an older kernel: assume we did */
