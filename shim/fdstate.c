@@ -160,46 +160,42 @@ void fdstate_set_origin(int fd, enum fd_origin origin)
 		update_flags(e, ORIGIN_MASK, origin);
 }
 
-void fdstate_note_read_eof(int fd)
+/* Sets flags on fd's entry, if fd is tracked; a flag already set costs no atomic update. */
+static void note_flags(int fd, uint32_t flags)
 {
 	struct fd_entry *e = fdstate_entry(fd);
-	if (e && !(LOAD(e->flags) & FLAG_READ_EOF))
-		update_flags(e, 0, FLAG_READ_EOF);
+	if (e && (LOAD(e->flags) & flags) != flags)
+		update_flags(e, 0, flags);
+}
+
+void fdstate_note_read_eof(int fd)
+{
+	note_flags(fd, FLAG_READ_EOF);
 }
 
 void fdstate_note_peer_closed(int fd)
 {
-	struct fd_entry *e = fdstate_entry(fd);
-	if (e)
-		update_flags(e, 0, FLAG_PEER_CLOSED);
+	note_flags(fd, FLAG_PEER_CLOSED);
 }
 
 void fdstate_note_shutdown(int fd, int how)
 {
-	struct fd_entry *e = fdstate_entry(fd);
-	if (e)
-		update_flags(e, 0, (how != SHUT_WR ? FLAG_SHUT_RD : 0) | (how != SHUT_RD ? FLAG_SHUT_WR : 0));
+	note_flags(fd, (how != SHUT_WR ? FLAG_SHUT_RD : 0) | (how != SHUT_RD ? FLAG_SHUT_WR : 0));
 }
 
 void fdstate_note_gave_up(int fd)
 {
-	struct fd_entry *e = fdstate_entry(fd);
-	if (e)
-		update_flags(e, 0, FLAG_GAVE_UP);
+	note_flags(fd, FLAG_GAVE_UP);
 }
 
 void fdstate_note_reads_unseen(int fd)
 {
-	struct fd_entry *e = fdstate_entry(fd);
-	if (e && !(LOAD(e->flags) & FLAG_READS_UNSEEN))
-		update_flags(e, 0, FLAG_READS_UNSEEN);
+	note_flags(fd, FLAG_READS_UNSEEN);
 }
 
 void fdstate_mark_shared(int fd)
 {
-	struct fd_entry *e = fdstate_entry(fd);
-	if (e)
-		update_flags(e, 0, FLAG_SHARED);
+	note_flags(fd, FLAG_SHARED);
 }
 
 bool fdstate_writing(int fd, uint32_t generation)

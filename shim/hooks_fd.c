@@ -139,7 +139,7 @@ INTERPOSED int close(int fd)
 		return real.close(fd);
 	struct fd_entry *e = fdstate_entry(fd);
 	if (e && fdstate_origin(e) != FD_LINGERING) { /* a socket of the program's (see ownfd.c) */
-		if (linger_watches(fd) && linger_close(fd))
+		if (config.linger != MODE_OFF && linger_close(fd)) /* linger_watches(), e in hand */
 			return 0;
 	} else if (refuse_own(fd))
 		return -1;
