@@ -193,6 +193,11 @@ void fdstate_note_reads_unseen(int fd)
 	note_flags(fd, FLAG_READS_UNSEEN);
 }
 
+void fdstate_note_in_epoll(int fd)
+{
+	note_flags(fd, FLAG_IN_EPOLL);
+}
+
 void fdstate_mark_shared(int fd)
 {
 	note_flags(fd, FLAG_SHARED);

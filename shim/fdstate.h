@@ -38,6 +38,7 @@ enum {
 	FLAG_WROTE_LAST = 1u << 10, /* the program wrote since it last read data (fd_facts.last_word) */
 	FLAG_GAVE_UP = 1u << 11,    /* its shutdown() gave up a stream the peer sends in answer (linger.c) */
 	FLAG_READS_UNSEEN = 1u << 12, /* it may be read where no hook counts (a stdio stream, syscall()) */
+	FLAG_IN_EPOLL = 1u << 13,   /* the program registered it in an epoll instance: see epollset.h */
 };
 
 struct fd_facts {
@@ -77,6 +78,7 @@ void fdstate_note_gave_up(int fd);
 /* The program may read fd where no hook counts what it reads: bytes_read and FLAG_WROTE_LAST may be
  * behind the socket's true history from now on. */
 void fdstate_note_reads_unseen(int fd);
+void fdstate_note_in_epoll(int fd);
 void fdstate_mark_shared(int fd);
 /* What the write path needs to know, from one lookup. */
 struct write_note {

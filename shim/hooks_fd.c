@@ -268,12 +268,15 @@ INTERPOSED int fcntl64(int fd, int cmd, ...)
 #endif
 
 /* An epoll instance is learnt when the program first registers something in it, so that instances
- * inherited, received or created before the library loaded are known too. */
+ * inherited, received or created before the library loaded are known too. A socket made here that
+ * was never registered has nothing to be taken out of (epollset.h). */
 INTERPOSED int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
 	int rc = real.epoll_ctl(epfd, op, fd, event);
-	if (rc == 0 && op == EPOLL_CTL_ADD && !in_vfork_child())
+	if (rc == 0 && op == EPOLL_CTL_ADD && !in_vfork_child()) {
 		epollset_note_used(epfd);
+		fdstate_note_in_epoll(fd);
+	}
 	return rc;
 }
 

@@ -52,5 +52,7 @@ __attribute__((destructor)) static void tcprare_unload(void)
 	/* Not under the program's seccomp filter: it reads /proc (seccomp.c). */
 	long long overflows = config.confined ? -1 : backlog_netns_overflows();
 	/* Namespace-wide: other processes' listeners count too, and the name says so. */
-	log_summary(&FIELD_NUM("netns_listen_overflows", overflows), overflows >= 0);
+	const struct log_field extra[] = {FIELD_NUM("linger_quiet", linger_quiet_count()),
+					  FIELD_NUM("netns_listen_overflows", overflows)};
+	log_summary(extra, overflows >= 0 ? 2 : 1);
 }

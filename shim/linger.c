@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #define SCAN_MS 50          /* how often the time limits are checked while sockets linger */
+#define PICKUP_MS 10        /* how soon the drain thread takes up a socket handed over without a message */
 #define IDLE_CHECK_MS 1000  /* how often an idle drain thread checks that its descriptors are intact */
 #define EXIT_GRACE_MS 1000  /* at exit, how long the sockets still lingering may take to finish */
 #define DRAIN_ROUNDS 16     /* reads per socket and wakeup, so that one fast sender cannot starve the rest */
@@ -40,11 +41,13 @@
  * to the drain thread. */
 struct lingering {
 	uint64_t socket; /* inode << 32 | (fd + 1); 0: the slot is free */
-	bool watched;    /* in the drain thread's epoll set */
+	bool watched;    /* taken up by the drain thread */
+	bool registered; /* in the drain thread's epoll set */
 	int program_fd;  /* the number the program closed, and its addresses, for the log */
 	struct socket_addresses addresses;
 	bool addressed;  /* the addresses were read by the closing thread */
 	bool announced;  /* and "linger started" logged by it */
+	bool quiet;      /* logged only if data comes: see linger_copy */
 	uint32_t start_ms, last_data_ms; /* the close; the peer's last data, from the drain's start on */
 	long long bytes;
 };
@@ -59,6 +62,7 @@ static int private_floor;
 
 enum { STOPPED, STARTING, RUNNING, PARKED }; /* PARKED: for good, under a seccomp filter */
 static int thread_state;
+static uint64_t quiet_lingers; /* ended with nothing drained, so without a line: the summary counts them */
 /* A close handed a socket over while no drain thread ran: the next call that may start one does
  * (linger_start_wanted). */
 bool linger_wanted;
@@ -68,7 +72,8 @@ bool linger_unseen_threads;
 enum { NO_DESCRIPTORS, MAKING_DESCRIPTORS, DESCRIPTORS_READY };
 static int descriptors;
 static int epoll_fd = -1, doorbell_read = -1, doorbell_write = -1; /* kept by ownfd */
-static bool doorbell_missed; /* a message did not fit into the pipe: look for unwatched slots */
+static bool unrung; /* a socket came without a message (quiet, or the pipe full): look for it */
+static bool waits_long; /* the drain thread's wait may outlast PICKUP_MS: a quiet close rings */
 
 /* A socket handed over, through the doorbell pipe: written whole by one write(), as it is smaller
  * than PIPE_BUF, so the drain thread reads it whole, and after the closing thread wrote it. */
@@ -104,11 +109,12 @@ static bool still_there(uint64_t socket)
 
 /* --- the closing thread's side --- */
 
-/* A slot for a socket, RESERVED until publish(); -1 if none is free. */
-static int claim(void)
+/* A slot for a socket, RESERVED until publish(); -1 if none is free. *lingering: how many sockets
+ * linger with this one. */
+static int claim(unsigned int *lingering)
 {
 	unsigned int slots_made = LOAD(capacity);
-	if (__atomic_add_fetch(&in_use, 1, __ATOMIC_ACQ_REL) <= slots_made) {
+	if ((*lingering = __atomic_add_fetch(&in_use, 1, __ATOMIC_ACQ_REL)) <= slots_made) {
 		unsigned int start = __atomic_fetch_add(&next_hint, 1, __ATOMIC_RELAXED);
 		for (unsigned int i = 0; i < slots_made; i++) {
 			unsigned int n = (start + i) % slots_made;
@@ -234,7 +240,17 @@ static bool descriptors_ready(void)
 static void ring(const struct doorbell_message *m)
 {
 	if (real.write(LOAD(doorbell_write), m, sizeof(*m)) != (ssize_t)sizeof(*m)) /* atomic: < PIPE_BUF */
-		STORE(doorbell_missed, true);
+		STORE(unrung, true);
+}
+
+/* A quiet socket (linger_copy) waits for the drain thread's next pass, which comes within PICKUP_MS,
+ * unless the thread may sleep longer: then it is rung for. Each side stores its flag before it reads
+ * the other's (next_wait_ms), so at least one sees the other's. */
+static void hand_quietly(const struct doorbell_message *m)
+{
+	__atomic_store_n(&unrung, true, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&waits_long, __ATOMIC_SEQ_CST))
+		ring(m);
 }
 
 /* With SO_LINGER on, the program chose its close itself: {1, 0} sends RST on purpose (HAProxy's
@@ -499,8 +515,9 @@ static void close_plainly(int copy)
 static void linger_copy(int copy, const struct fd_facts *facts, struct doorbell_message *m)
 {
 	int slot = -1;
+	unsigned int lingering;
 	const char *plain = fdstate_writing(m->program_fd, facts->generation) ? "writing"
-			    : (slot = claim()) < 0 ? "limit" : NULL;
+			    : (slot = claim(&lingering)) < 0 ? "limit" : NULL;
 	if (plain) {
 		skip(copy, m->program_fd, plain); /* the addresses through the copy, while it is open */
 		close_plainly(copy);
@@ -512,26 +529,44 @@ static void linger_copy(int copy, const struct fd_facts *facts, struct doorbell_
 	slots[slot].program_fd = m->program_fd;
 	slots[slot].start_ms = fdstate_now_ms();
 	slots[slot].bytes = 0;
+	/* The program sent its FIN itself and left nothing unread: the linger matters only if data comes
+	 * after the close (python's socketserver answering an upload before its end), and most end at
+	 * the peer's EOF having changed nothing on the wire (haproxy closes so). Such a linger is logged
+	 * once data comes, and waits for the drain thread's next pass (PICKUP_MS) instead of waking it,
+	 * unless the thread sleeps for long (nothing else lingers) or slots run short. */
+	bool quiet = facts->flags & FLAG_SHUT_WR && m->unread == 0;
+	slots[slot].quiet = quiet;
 	bool waiting = LOAD(thread_state) != RUNNING;
 	/* The log's addresses while the connection is still up: after the program's own shutdown() the
-	 * peer may finish it before the drain thread looks (python's http.server; then the peer's is
-	 * gone). */
-	if (waiting || facts->flags & FLAG_SHUT_WR) {
+	 * peer may finish it before the drain thread looks (then the peer's is gone). A quiet linger has
+	 * a line only once data comes, and reads them then: most often the peer is still sending. */
+	if (waiting || (facts->flags & FLAG_SHUT_WR && !quiet)) {
 		if (log_enabled())
 			socket_addresses_read(copy, &slots[slot].addresses);
 		slots[slot].addressed = true;
 	}
-	if (waiting) { /* the thread starts with the program's next wait or socket read (linger.h): the
-			* peer gets our FIN now, not then, and the log its line, even if the program then
-			* execs or _exits and no thread ever starts */
+	if (waiting && !quiet) { /* the thread starts with the program's next wait or socket read
+				  * (linger.h): the peer gets our FIN now, not then, and the log its line,
+				  * even if the program then execs or _exits and no thread ever starts */
 		real.shutdown(copy, SHUT_WR);
 		LOG_EVENT_AT(EV_LINGER_STARTED, m->program_fd, &slots[slot].addresses, FIELD_NUM("unread", m->unread));
 		slots[slot].announced = true;
 	}
 	publish(slot, copy, facts->inode);
-	ring(m);
+	if (quiet && !waiting && lingering <= LOAD(capacity) / 2)
+		hand_quietly(m);
+	else
+		ring(m);
 	if (waiting || LOAD(thread_state) != RUNNING) /* or it ended meanwhile (see drain_loop) */
 		STORE(linger_wanted, true);
+}
+
+/* The program's epoll sets forget the socket (epollset.h). One it never registered is in none: the
+ * hooks saw every registration of a socket made here (those it did not make are shared, and never
+ * linger). */
+static bool out_of_epoll_sets(int fd, const struct fd_facts *facts)
+{
+	return !(facts->flags & FLAG_IN_EPOLL) || epollset_remove_everywhere(fd);
 }
 
 /* close(): the decision on the program's own descriptor, then the socket moves to a private number.
@@ -541,7 +576,7 @@ static bool hand_over(int fd, const struct fd_facts *facts, int unread)
 	const char *unready = drain_unready();
 	if (unready)
 		return skip(fd, fd, unready);
-	if (!epollset_remove_everywhere(fd))
+	if (!out_of_epoll_sets(fd, facts))
 		return skip(fd, fd, "epoll_instances");
 	int copy = private_copy(fd);
 	if (copy < 0)
@@ -594,7 +629,7 @@ int linger_drop(int fd, int (*release)(void *), void *call)
 	int saved = errno;
 	/* Only while fd names the socket can the program's epoll sets be made to forget it. A socket that
 	 * then gets a plain close loses its registrations all the same, as it closes. */
-	bool epoll_clear = config.linger != MODE_ON || epollset_remove_everywhere(fd);
+	bool epoll_clear = config.linger != MODE_ON || out_of_epoll_sets(fd, &facts);
 	int copy = private_copy(fd);
 	if (copy < 0) {
 		errno = saved;
@@ -625,7 +660,7 @@ int linger_drop(int fd, int (*release)(void *), void *call)
 
 static void release(struct lingering *l)
 {
-	l->watched = l->addressed = l->announced = false;
+	l->watched = l->registered = l->addressed = l->announced = l->quiet = false;
 	STORE(l->socket, 0);
 	__atomic_sub_fetch(&in_use, 1, __ATOMIC_ACQ_REL);
 }
@@ -638,7 +673,7 @@ static void close_copy(struct lingering *l)
 	int fd = fd_of(LOAD(l->socket));
 	if (still_there(LOAD(l->socket))) {
 		fdstate_forget(fd);
-		if (l->watched) /* explicitly: a registration lives as long as the socket, not the descriptor */
+		if (l->registered) /* explicitly: a registration lives as long as the socket, not the descriptor */
 			real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_DEL, fd, NULL);
 		real.close(fd);
 	}
@@ -647,8 +682,11 @@ static void close_copy(struct lingering *l)
 
 static void finish(struct lingering *l, enum log_event event, const char *key, const char *value)
 {
-	LOG_EVENT_AT(event, l->program_fd, &l->addresses, FIELD_NUM("bytes", l->bytes),
-		     FIELD_NUM("ms", fdstate_now_ms() - l->start_ms), FIELD_TEXT(key, value));
+	if (l->quiet)
+		__atomic_add_fetch(&quiet_lingers, 1, __ATOMIC_RELAXED);
+	else
+		LOG_EVENT_AT(event, l->program_fd, &l->addresses, FIELD_NUM("bytes", l->bytes),
+			     FIELD_NUM("ms", fdstate_now_ms() - l->start_ms), FIELD_TEXT(key, value));
 	close_copy(l);
 }
 
@@ -673,7 +711,20 @@ static void end_every(const char *why)
 	}
 }
 
-static void drain(struct lingering *l);
+static bool drain(struct lingering *l);
+static bool read_off(struct lingering *l);
+
+/* Into the drain's epoll set, unless quiet still: the passes read those (pass_over_slots). */
+static void register_for_events(struct lingering *l, uint32_t slot)
+{
+	struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP, .data.u32 = slot};
+	if (l->quiet || l->registered)
+		return;
+	if (real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_ADD, fd_of(LOAD(l->socket)), &e) != 0)
+		finish(l, EV_LINGER_DRAINED, "end", "error");
+	else
+		l->registered = true;
+}
 
 static void watch(uint32_t slot, const struct doorbell_message *m)
 {
@@ -687,24 +738,21 @@ static void watch(uint32_t slot, const struct doorbell_message *m)
 	/* Read here, not in the program's close(): two system calls less there. The connection is up
 	 * until this thread shuts it down (unless the program did: linger_copy); the peer may be gone
 	 * by the time the linger ends. */
-	if (log_enabled() && !l->addressed)
+	if (log_enabled() && !l->addressed && !l->quiet)
 		socket_addresses_read(fd_of(socket), &l->addresses);
 	l->last_data_ms = fdstate_now_ms();
-	struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP, .data.u32 = slot};
 	if (!still_there(socket)) {
 		release(l);
 		return;
 	}
-	if (!l->announced)
+	if (!l->announced && !l->quiet)
 		LOG_EVENT_AT(EV_LINGER_STARTED, l->program_fd, &l->addresses, FIELD_NUM("unread", m->unread));
 	/* The peer gets everything we wrote, then FIN. Failing, the connection has ended meanwhile (the
 	 * program had sent its FIN, or the close had, and the peer's came back; or a reset): what is
-	 * left to read says how. */
-	bool ended = real.shutdown(fd_of(socket), SHUT_WR) != 0;
-	if (real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_ADD, fd_of(socket), &e) != 0)
-		finish(l, EV_LINGER_DRAINED, "end", "error");
-	else if (ended)
-		drain(l);
+	 * left to read says how. A quiet socket's FIN is out, and its peer's EOF often in by now. */
+	bool ended = l->quiet || real.shutdown(fd_of(socket), SHUT_WR) != 0;
+	if (!ended || read_off(l))
+		register_for_events(l, slot);
 }
 
 static void answer_doorbell(void)
@@ -716,44 +764,85 @@ static void answer_doorbell(void)
 			watch(m[i].slot, &m[i]);
 }
 
-/* Sockets whose message did not fit into the pipe. Looked for on every pass of the loop, which while
- * anything lingers wakes at least every SCAN_MS: the flag may be set after the pipe was emptied. */
-static void watch_missed(void)
+/* Takes up the sockets handed over without a message: quiet ones (linger_copy), and those whose
+ * message did not fit into the pipe; and reads the quiet ones again, which join the epoll set only
+ * once data comes: a busy server's peers' EOFs are then read in batches, not each with a wakeup of
+ * its own. Runs on every pass of the loop, which then wakes at least every PICKUP_MS (or SCAN_MS,
+ * for a flag set once the wait began): the flag may be set after the pipe was emptied. True if a
+ * quiet socket still waits for its peer. */
+static bool pass_over_slots(bool quiet_waiting)
 {
-	if (!__atomic_exchange_n(&doorbell_missed, false, __ATOMIC_ACQ_REL))
-		return;
+	bool unrung_now = __atomic_exchange_n(&unrung, false, __ATOMIC_ACQ_REL);
+	if (!unrung_now && !quiet_waiting)
+		return false;
+	quiet_waiting = false;
 	for (unsigned int i = 0; i < LOAD(high_water); i++) {
+		struct lingering *l = &slots[i];
 		struct doorbell_message lost = {.slot = i, .program_fd = -1};
-		if (published(&slots[i]) && !slots[i].watched)
+		if (!published(l))
+			continue;
+		if (!l->watched)
 			watch(i, &lost);
+		else if (l->quiet && !l->registered && drain(l))
+			register_for_events(l, i);
+		quiet_waiting |= published(l) && l->quiet && !l->registered;
 	}
+	return quiet_waiting;
 }
 
-/* Reads and discards what the peer sent, until EOF, an error, or nothing more for now. */
-static void drain(struct lingering *l)
+/* How long the drain thread waits for its next pass: PICKUP_MS while sockets come without a message
+ * or quiet ones wait for their peers, so that a busy server's quiet closes are taken up in batches,
+ * without waking the thread for each (hand_quietly). */
+static int next_wait_ms(bool quiet_waiting)
+{
+	__atomic_store_n(&waits_long, true, __ATOMIC_SEQ_CST);
+	if (quiet_waiting || __atomic_load_n(&unrung, __ATOMIC_SEQ_CST)) {
+		STORE(waits_long, false);
+		return PICKUP_MS;
+	}
+	return LOAD(in_use) ? SCAN_MS : IDLE_CHECK_MS;
+}
+
+/* Reads and discards what the peer sent, until EOF, an error, or nothing more for now. True while
+ * the socket lingers on. */
+static bool drain(struct lingering *l)
+{
+	uint64_t socket = LOAD(l->socket);
+	if (!socket || !l->watched)
+		return false;
+	if (!still_there(socket)) {
+		release(l); /* closed behind our back: the number is not ours to close */
+		return false;
+	}
+	return read_off(l);
+}
+
+/* drain(), on a socket whose identity was checked right before (watch). */
+static bool read_off(struct lingering *l)
 {
 	static char discard[65536];
 	uint64_t socket = LOAD(l->socket);
-	if (!socket || !l->watched)
-		return;
-	if (!still_there(socket)) {
-		release(l); /* closed behind our back: the number is not ours to close */
-		return;
-	}
 	for (int round = 0; round < DRAIN_ROUNDS; round++) {
 		ssize_t n = real.recv(fd_of(socket), discard, sizeof(discard), MSG_DONTWAIT);
 		if (n > 0) {
+			if (l->quiet) { /* data after the close, which a plain one would have answered with RST */
+				l->quiet = false;
+				if (log_enabled())
+					socket_addresses_read(fd_of(socket), &l->addresses);
+				LOG_EVENT_AT(EV_LINGER_STARTED, l->program_fd, &l->addresses, FIELD_NUM("unread", 0));
+			}
 			l->bytes += n;
 			l->last_data_ms = fdstate_now_ms();
 		} else if (n == 0) {
 			finish(l, EV_LINGER_DRAINED, "end", "eof");
-			return;
+			return false;
 		} else if (errno != EAGAIN && errno != EINTR) {
 			finish(l, EV_LINGER_DRAINED, "end", errno == ECONNRESET ? "reset" : "error");
-			return;
+			return false;
 		} else
-			return;
+			return true;
 	}
+	return true;
 }
 
 /* Set by exit() once its grace is over: every socket still lingering ends, and says so. */
@@ -788,10 +877,12 @@ static void *drain_loop(void *unused)
 		syscall(SYS_futex, &descriptors, FUTEX_WAIT_PRIVATE, state, NULL, NULL, 0);
 	uint32_t last_check = fdstate_now_ms();
 	/* A thread that starts anew after one ended may find slots whose messages went to its pipe. */
-	STORE(doorbell_missed, true);
+	STORE(unrung, true);
+	bool quiet_waiting = false;
 	while (!LOAD(config.confined)) {
 		/* Not libc's epoll_wait: another preload's (libfaketime's) may stretch the timeout. */
-		int n = clock_epoll_wait(LOAD(epoll_fd), events, 64, LOAD(in_use) ? SCAN_MS : IDLE_CHECK_MS);
+		int n = clock_epoll_wait(LOAD(epoll_fd), events, 64, next_wait_ms(quiet_waiting));
+		STORE(waits_long, false);
 		/* closefrom() closes our descriptors without a word (the instance itself lives on while we
 		 * wait in it): then give up, see below, and the next connect() or accept() starts anew. */
 		if ((n < 0 && errno != EINTR) || !ownfd_intact(&epoll_fd) || !ownfd_intact(&doorbell_read))
@@ -802,7 +893,7 @@ static void *drain_loop(void *unused)
 			else if (events[i].data.u32 < LOAD(capacity))
 				drain(&slots[events[i].data.u32]);
 		}
-		watch_missed();
+		quiet_waiting = pass_over_slots(quiet_waiting);
 		if (fdstate_now_ms() - last_check >= SCAN_MS) {
 			enforce_limits();
 			last_check = fdstate_now_ms();
@@ -830,8 +921,8 @@ static void end_all(void)
 {
 	if (ownfd_intact(&doorbell_read))
 		answer_doorbell();
-	STORE(doorbell_missed, true); /* and the slots whose message is not in the pipe */
-	watch_missed();
+	STORE(unrung, true); /* and the slots whose message is not in the pipe */
+	pass_over_slots(false);
 	end_every("descriptors");
 }
 
@@ -896,9 +987,15 @@ void linger_after_fork_child(void)
 		slots[i] = (struct lingering){0};
 	}
 	in_use = high_water = 0;
-	doorbell_missed = linger_wanted = false;
+	quiet_lingers = 0;
+	unrung = linger_wanted = false;
 	drop_descriptors();
 	STORE(thread_state, STOPPED);
+}
+
+uint64_t linger_quiet_count(void)
+{
+	return __atomic_load_n(&quiet_lingers, __ATOMIC_RELAXED);
 }
 
 void linger_finish(void)

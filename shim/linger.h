@@ -98,3 +98,7 @@ void linger_stand_down(void);
 void linger_after_fork_child(void);
 /* At exit: gives the sockets still lingering a last, bounded chance to finish. */
 void linger_finish(void);
+/* Quiet lingers (the program had shut the socket down and left nothing unread) that ended with
+ * nothing drained: they changed nothing on the wire, and have no line of their own, only this count
+ * in the exit summary (linger_quiet). */
+uint64_t linger_quiet_count(void);

@@ -3,7 +3,7 @@
 # epoll program), python's http.server, socat and python's forking servers. The uploads show the loss
 # without the library first; the forking servers are must-not-harm tests (a socket open at fork is
 # never lingered, so the children's connections must come out as they do without the library).
-# Needs nginx (nginx-light), ab (apache2-utils), socat and curl; a missing one skips, or fails under CI.
+# Needs nginx (nginx-light), haproxy, ab (apache2-utils), socat and curl; a missing one skips, or fails under CI.
 
 load helpers
 load lib/real_servers
@@ -261,6 +261,63 @@ get_cut_then_whole() {
 		cmp "$SCRATCH/got" "$SCRATCH/www/file.bin"
 	fi
 	[ "$(count_log 'python3: linger started')" -ge 3 ]
+}
+
+# A close after the program's own shutdown(), with nothing unread, lingers: data the peer sends after
+# it would draw RST. Such a linger is quiet: it has lines only once data comes. python's http.server
+# shuts down and closes after every answer; a body sent 0.2 s after the request's headers comes after
+# that close, while most of a 2 MB answer still waits for the slow reader.
+@test "a GET whose body comes after python3 -m http.server shut down and closed: the answer is cut without tcprare, and whole with it, its quiet linger logged as the body comes" {
+	get_cut_then_whole late_body 100
+	[ "$(count_log 'linger started .* unread=0$')" -eq 5 ]
+	for _ in $(seq 100); do # the drain logs as the client's FIN comes, after its last read
+		[ "$(count_log 'linger drained .* bytes=100 ')" -eq 5 ] && break
+		sleep 0.05
+	done
+	[ "$(count_log 'linger drained .* bytes=100 ')" -eq 5 ]
+}
+
+# --- haproxy: shuts its side down before every close, and closes ---
+
+# start_haproxy: answering by itself (no backend), the library at its default settings.
+start_haproxy() {
+	PORT=$(free_port)
+	cat >"$SCRATCH/haproxy.cfg" <<-EOF
+		global
+			maxconn 1000
+		defaults
+			mode http
+			timeout connect 5s
+			timeout client 5s
+			timeout server 5s
+		frontend answer
+			bind 127.0.0.1:$PORT
+			http-request return status 200 content-type text/plain string "answered"
+	EOF
+	local haproxy
+	haproxy=$(command -v haproxy || echo /usr/sbin/haproxy)
+	start_server haproxy env LD_PRELOAD="$PRELOAD" TCPRARE_SUMMARY=on TCPRARE_LOG="$SCRATCH/tcprare.%p.log" \
+		"$haproxy" -f "$SCRATCH/haproxy.cfg" -db
+	wait_listening "$PORT"
+}
+
+# Every close follows haproxy's own shutdown(), with nothing unread: each lingers, in case data
+# comes, but none comes from ab, and a linger that drains nothing changes nothing on the wire. Two
+# lines a request for that would cost haproxy a fifth of its throughput (docs/PERFORMANCE.md, 9d).
+@test "haproxy, which shuts down before every close, answers all 2000 requests, its lingers quiet: no line, only the summary's count" {
+	need haproxy ab
+	start_haproxy
+	run ab -n 2000 -c 10 "http://127.0.0.1:$PORT/"
+	grep -E '^Complete requests: +2000$' <<<"$output"
+	grep -E '^Failed requests: +0$' <<<"$output"
+	kill -USR1 "${SERVER_PIDS[0]}" # haproxy's soft stop: it exits, and the library writes its summary
+	for _ in $(seq 100); do
+		grep -q ' summary ' "$SCRATCH"/tcprare.*.log 2>/dev/null && break
+		sleep 0.05
+	done
+	cat "$SCRATCH"/tcprare.*.log
+	[ "$(count_log 'linger ')" -eq 0 ]
+	[ "$(count_log ' summary .* linger_started=0 .* linger_quiet=[1-9]')" -eq 1 ]
 }
 
 # --- must not harm: forking servers. The accepted socket is open in parent and child at fork, so
