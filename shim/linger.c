@@ -665,13 +665,13 @@ static void release(struct lingering *l)
 	__atomic_sub_fetch(&in_use, 1, __ATOMIC_ACQ_REL);
 }
 
-/* Logs how the linger ended and really closes the socket. Its identity is checked once more, even
- * right after drain() or watch() checked it: a failed read may mean the number is no longer ours. */
-/* Really closes the slot's socket, if the copy still is it, and frees the slot. */
-static void close_copy(struct lingering *l)
+/* Really closes the slot's socket, if the copy still is it, and frees the slot. Its identity is
+ * checked once more, even right after drain() or watch() checked it (a failed read may mean the
+ * number is no longer ours), unless a read on it just succeeded. */
+static void close_copy(struct lingering *l, bool just_read)
 {
 	int fd = fd_of(LOAD(l->socket));
-	if (still_there(LOAD(l->socket))) {
+	if (just_read || still_there(LOAD(l->socket))) {
 		fdstate_forget(fd);
 		if (l->registered) /* explicitly: a registration lives as long as the socket, not the descriptor */
 			real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_DEL, fd, NULL);
@@ -680,14 +680,21 @@ static void close_copy(struct lingering *l)
 	release(l);
 }
 
-static void finish(struct lingering *l, enum log_event event, const char *key, const char *value)
+/* Logs how the linger ended (a quiet one is only counted) and really closes the socket. */
+static void finish_after(struct lingering *l, bool just_read, enum log_event event, const char *key,
+			 const char *value)
 {
 	if (l->quiet)
 		__atomic_add_fetch(&quiet_lingers, 1, __ATOMIC_RELAXED);
 	else
 		LOG_EVENT_AT(event, l->program_fd, &l->addresses, FIELD_NUM("bytes", l->bytes),
 			     FIELD_NUM("ms", fdstate_now_ms() - l->start_ms), FIELD_TEXT(key, value));
-	close_copy(l);
+	close_copy(l, just_read);
+}
+
+static void finish(struct lingering *l, enum log_event event, const char *key, const char *value)
+{
+	finish_after(l, false, event, key, value);
 }
 
 /* The sockets still handed over when the drain ends (it lost its descriptors, or could not start, or
@@ -707,7 +714,7 @@ static void end_every(const char *why)
 		if (log_enabled() && !l->addressed)
 			socket_addresses_read(fd_of(socket), &l->addresses);
 		LOG_EVENT_AT(EV_LINGER_SKIPPED, l->program_fd, &l->addresses, FIELD_TEXT("reason", why));
-		close_copy(l);
+		close_copy(l, false);
 	}
 }
 
@@ -834,7 +841,7 @@ static bool read_off(struct lingering *l)
 			l->bytes += n;
 			l->last_data_ms = fdstate_now_ms();
 		} else if (n == 0) {
-			finish(l, EV_LINGER_DRAINED, "end", "eof");
+			finish_after(l, true, EV_LINGER_DRAINED, "end", "eof");
 			return false;
 		} else if (errno != EAGAIN && errno != EINTR) {
 			finish(l, EV_LINGER_DRAINED, "end", errno == ECONNRESET ? "reset" : "error");
