@@ -721,11 +721,11 @@ static void end_every(const char *why)
 static bool drain(struct lingering *l);
 static bool read_off(struct lingering *l);
 
-/* Into the drain's epoll set, unless quiet still: the passes read those (pass_over_slots). */
+/* Into the drain's epoll set. */
 static void register_for_events(struct lingering *l, uint32_t slot)
 {
 	struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP, .data.u32 = slot};
-	if (l->quiet || l->registered)
+	if (l->registered)
 		return;
 	if (real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_ADD, fd_of(LOAD(l->socket)), &e) != 0)
 		finish(l, EV_LINGER_DRAINED, "end", "error");
@@ -758,7 +758,7 @@ static void watch(uint32_t slot, const struct doorbell_message *m)
 	 * program had sent its FIN, or the close had, and the peer's came back; or a reset): what is
 	 * left to read says how. A quiet socket's FIN is out, and its peer's EOF often in by now. */
 	bool ended = l->quiet || real.shutdown(fd_of(socket), SHUT_WR) != 0;
-	if (!ended || read_off(l))
+	if ((!ended || read_off(l)) && !l->quiet)
 		register_for_events(l, slot);
 }
 
@@ -772,17 +772,19 @@ static void answer_doorbell(void)
 }
 
 /* Takes up the sockets handed over without a message: quiet ones (linger_copy), and those whose
- * message did not fit into the pipe; and reads the quiet ones again, which join the epoll set only
- * once data comes: a busy server's peers' EOFs are then read in batches, not each with a wakeup of
- * its own. Runs on every pass of the loop, which then wakes at least every PICKUP_MS (or SCAN_MS,
- * for a flag set once the wait began): the flag may be set after the pipe was emptied. True if a
- * quiet socket still waits for its peer. */
+ * message did not fit into the pipe; and reads the quiet ones again, which join the epoll set once
+ * data comes, or after SCAN_MS without their peer's EOF: a busy server's peers' EOFs are read in
+ * batches, not each with a wakeup of its own, and a slow peer's is not polled for long. Runs on
+ * every pass of the loop, which then wakes at least every PICKUP_MS (or SCAN_MS, for a flag set
+ * once the wait began): the flag may be set after the pipe was emptied. True if a quiet socket is
+ * still read on the passes. */
 static bool pass_over_slots(bool quiet_waiting)
 {
 	bool unrung_now = __atomic_exchange_n(&unrung, false, __ATOMIC_ACQ_REL);
 	if (!unrung_now && !quiet_waiting)
 		return false;
 	quiet_waiting = false;
+	uint32_t now = fdstate_now_ms();
 	for (unsigned int i = 0; i < LOAD(high_water); i++) {
 		struct lingering *l = &slots[i];
 		struct doorbell_message lost = {.slot = i, .program_fd = -1};
@@ -790,7 +792,7 @@ static bool pass_over_slots(bool quiet_waiting)
 			continue;
 		if (!l->watched)
 			watch(i, &lost);
-		else if (l->quiet && !l->registered && drain(l))
+		else if (l->quiet && !l->registered && drain(l) && (!l->quiet || now - l->start_ms >= SCAN_MS))
 			register_for_events(l, i);
 		quiet_waiting |= published(l) && l->quiet && !l->registered;
 	}
