@@ -4,7 +4,9 @@
  * lingering close keeps a socket open after the program closed its number, the program's epoll sets
  * would go on reporting that socket's events, under a number (and with the program's event data)
  * that by then belongs to a new connection. So before a socket leaves the program's hands, it is
- * removed from every epoll instance the program holds. */
+ * removed from every epoll instance the program holds, if the program ever registered it
+ * (FLAG_IN_EPOLL: the epoll_ctl hook sees every registration but those made with syscall() or
+ * io_uring, see libtcprare(7), LIMITS). */
 #pragma once
 #include <stdbool.h>
 

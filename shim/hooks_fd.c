@@ -268,15 +268,17 @@ INTERPOSED int fcntl64(int fd, int cmd, ...)
 #endif
 
 /* An epoll instance is learnt when the program first registers something in it, so that instances
- * inherited, received or created before the library loaded are known too. A socket made here that
- * was never registered has nothing to be taken out of (epollset.h). */
+ * inherited, received or created before the library loaded are known too. The socket is marked
+ * before the call: another thread may get its first event, and close it, before this one returns
+ * (epollset.h). Also in a vfork child, whose registrations land in instances its parent shares (the
+ * mark only writes the parent's table; a wrong one costs a removal that finds nothing). */
 INTERPOSED int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
-	int rc = real.epoll_ctl(epfd, op, fd, event);
-	if (rc == 0 && op == EPOLL_CTL_ADD && !in_vfork_child()) {
-		epollset_note_used(epfd);
+	if (op == EPOLL_CTL_ADD)
 		fdstate_note_in_epoll(fd);
-	}
+	int rc = real.epoll_ctl(epfd, op, fd, event);
+	if (rc == 0 && op == EPOLL_CTL_ADD && !in_vfork_child())
+		epollset_note_used(epfd);
 	return rc;
 }
 

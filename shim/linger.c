@@ -244,12 +244,13 @@ static void ring(const struct doorbell_message *m)
 }
 
 /* A quiet socket (linger_copy) waits for the drain thread's next pass, which comes within PICKUP_MS,
- * unless the thread may sleep longer: then it is rung for. Each side stores its flag before it reads
- * the other's (next_wait_ms), so at least one sees the other's. */
-static void hand_quietly(const struct doorbell_message *m)
+ * unless the thread may sleep longer: then, or if must_ring, it is rung for. Each side stores its
+ * flag before it reads the other's (next_wait_ms), so at least one sees the other's. The flag is
+ * set either way: the passes read a quiet socket until it ends or joins the epoll set. */
+static void hand_quietly(const struct doorbell_message *m, bool must_ring)
 {
 	__atomic_store_n(&unrung, true, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&waits_long, __ATOMIC_SEQ_CST))
+	if (must_ring || __atomic_load_n(&waits_long, __ATOMIC_SEQ_CST))
 		ring(m);
 }
 
@@ -533,7 +534,7 @@ static void linger_copy(int copy, const struct fd_facts *facts, struct doorbell_
 	 * after the close (python's socketserver answering an upload before its end), and most end at
 	 * the peer's EOF having changed nothing on the wire (haproxy closes so). Such a linger is logged
 	 * once data comes, and waits for the drain thread's next pass (PICKUP_MS) instead of waking it,
-	 * unless the thread sleeps for long (nothing else lingers) or slots run short. */
+	 * unless the thread may sleep longer, or slots run short. */
 	bool quiet = facts->flags & FLAG_SHUT_WR && m->unread == 0;
 	slots[slot].quiet = quiet;
 	bool waiting = LOAD(thread_state) != RUNNING;
@@ -553,17 +554,16 @@ static void linger_copy(int copy, const struct fd_facts *facts, struct doorbell_
 		slots[slot].announced = true;
 	}
 	publish(slot, copy, facts->inode);
-	if (quiet && !waiting && lingering <= LOAD(capacity) / 2)
-		hand_quietly(m);
+	if (quiet)
+		hand_quietly(m, waiting || lingering > LOAD(capacity) / 2);
 	else
 		ring(m);
 	if (waiting || LOAD(thread_state) != RUNNING) /* or it ended meanwhile (see drain_loop) */
 		STORE(linger_wanted, true);
 }
 
-/* The program's epoll sets forget the socket (epollset.h). One it never registered is in none: the
- * hooks saw every registration of a socket made here (those it did not make are shared, and never
- * linger). */
+/* The program's epoll sets forget the socket (epollset.h). One it never registered through the hook
+ * is in none (sockets the library did not see made are shared, and never linger). */
 static bool out_of_epoll_sets(int fd, const struct fd_facts *facts)
 {
 	return !(facts->flags & FLAG_IN_EPOLL) || epollset_remove_everywhere(fd);
@@ -667,7 +667,9 @@ static void release(struct lingering *l)
 
 /* Really closes the slot's socket, if the copy still is it, and frees the slot. Its identity is
  * checked once more, even right after drain() or watch() checked it (a failed read may mean the
- * number is no longer ours), unless a read on it just succeeded. */
+ * number is no longer ours), unless a read on it just succeeded: then only a closefrom() and a new
+ * descriptor of the program's at that number within those reads could deceive it, as the reads
+ * themselves already could. */
 static void close_copy(struct lingering *l, bool just_read)
 {
 	int fd = fd_of(LOAD(l->socket));
@@ -699,7 +701,8 @@ static void finish(struct lingering *l, enum log_event event, const char *key, c
 
 /* The sockets still handed over when the drain ends (it lost its descriptors, or could not start, or
  * the program confines itself: WHY): each is closed, a linger cut short (limit=WHY) where it had
- * started, and for one that no drain took up yet, the plain close it now gets (reason=WHY). */
+ * started, and for one that no drain took up yet, the plain close it now gets (reason=WHY); a quiet
+ * one ends without a line either way. */
 static void end_every(const char *why)
 {
 	for (unsigned int i = 0; i < LOAD(high_water); i++) {
@@ -707,7 +710,7 @@ static void end_every(const char *why)
 		uint64_t socket = published(l);
 		if (!socket)
 			continue;
-		if (l->watched) {
+		if (l->watched || l->quiet) { /* a quiet one, taken up or not, without a line */
 			finish(l, EV_LINGER_TIMEOUT, "limit", why);
 			continue;
 		}
@@ -725,8 +728,6 @@ static bool read_off(struct lingering *l);
 static void register_for_events(struct lingering *l, uint32_t slot)
 {
 	struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP, .data.u32 = slot};
-	if (l->registered)
-		return;
 	if (real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_ADD, fd_of(LOAD(l->socket)), &e) != 0)
 		finish(l, EV_LINGER_DRAINED, "end", "error");
 	else
@@ -775,9 +776,9 @@ static void answer_doorbell(void)
  * message did not fit into the pipe; and reads the quiet ones again, which join the epoll set once
  * data comes, or after SCAN_MS without their peer's EOF: a busy server's peers' EOFs are read in
  * batches, not each with a wakeup of its own, and a slow peer's is not polled for long. Runs on
- * every pass of the loop, which then wakes at least every PICKUP_MS (or SCAN_MS, for a flag set
- * once the wait began): the flag may be set after the pipe was emptied. True if a quiet socket is
- * still read on the passes. */
+ * every pass of the loop, which then wakes within PICKUP_MS (next_wait_ms; a message the full pipe
+ * refused wakes it anyway): the flag may be set after the pipe was emptied. True if a quiet socket
+ * is still read on the passes. */
 static bool pass_over_slots(bool quiet_waiting)
 {
 	bool unrung_now = __atomic_exchange_n(&unrung, false, __ATOMIC_ACQ_REL);
@@ -836,7 +837,7 @@ static bool read_off(struct lingering *l)
 		if (n > 0) {
 			if (l->quiet) { /* data after the close, which a plain one would have answered with RST */
 				l->quiet = false;
-				if (log_enabled())
+				if (log_enabled() && !l->addressed)
 					socket_addresses_read(fd_of(socket), &l->addresses);
 				LOG_EVENT_AT(EV_LINGER_STARTED, l->program_fd, &l->addresses, FIELD_NUM("unread", 0));
 			}
@@ -997,7 +998,7 @@ void linger_after_fork_child(void)
 	}
 	in_use = high_water = 0;
 	quiet_lingers = 0;
-	unrung = linger_wanted = false;
+	unrung = waits_long = linger_wanted = false;
 	drop_descriptors();
 	STORE(thread_state, STOPPED);
 }

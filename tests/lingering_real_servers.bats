@@ -320,6 +320,39 @@ start_haproxy() {
 	[ "$(count_log ' summary .* linger_started=0 .* linger_quiet=[1-9]')" -eq 1 ]
 }
 
+# With a single lingering slot, each quiet close is rung for (slots run short): the drain thread must
+# read it on until its peer's EOF, or the slot stays taken until the idle limit (5 s) and the next
+# close is a plain one (it was, before). Each client reads the answer to its EOF, and closes 0.2 s
+# later: after the server's close, and after the drain's first read.
+@test "with TCPRARE_LINGER_MAX=1, each of python3 -m http.server's quiet lingers ends at its peer's EOF, freeing the slot for the next" {
+	mkdir -p "$SCRATCH/www"
+	echo hello >"$SCRATCH/www/small"
+	# SIGINT, which a background job ignores, restored: python exits cleanly on it, with the summary.
+	start_server lingering env --default-signal=INT LD_PRELOAD="$PRELOAD" TCPRARE_LOG="$SCRATCH/tcprare.%p.log" \
+		TCPRARE_SUMMARY=on TCPRARE_LINGER_MAX=1 PYTHONUNBUFFERED=1 "$PY" -m http.server 0 --bind 127.0.0.1 --directory "$SCRATCH/www"
+	local port i
+	port=$(port_from lingering)
+	for i in 1 2 3 4 5; do
+		run timeout 10 "$PY" -c 'import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /small HTTP/1.0\r\n\r\n")
+answer = b""
+while chunk := s.recv(65536):
+	answer += chunk
+time.sleep(0.2)
+print(answer.split(b"\r\n\r\n", 1)[1].decode(), end="")' "$port"
+		[ "$output" = hello ]
+	done
+	kill -INT "${SERVER_PIDS[0]}"
+	for _ in $(seq 100); do
+		grep -q ' summary ' "$SCRATCH"/tcprare.*.log 2>/dev/null && break
+		sleep 0.05
+	done
+	cat "$SCRATCH"/tcprare.*.log
+	[ "$(count_log 'linger ')" -eq 0 ]
+	[ "$(count_log ' summary .* linger_skipped=0 .* linger_quiet=5 ')" -eq 1 ]
+}
+
 # --- must not harm: forking servers. The accepted socket is open in parent and child at fork, so
 # neither may linger it: the parent's close must not shut the child's connection down. ---
 
