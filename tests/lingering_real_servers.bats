@@ -35,6 +35,17 @@ count_log() {
 	cat "$SCRATCH"/tcprare.*.log 2>/dev/null | grep -c -- "$1" || true
 }
 
+# stop_for_summary SIGNAL: stops the first server with SIGNAL, on which it exits cleanly, waits for the
+# summary the library writes at exit, and prints the logs.
+stop_for_summary() {
+	kill "-$1" "${SERVER_PIDS[0]}"
+	for _ in $(seq 100); do
+		grep -q ' summary ' "$SCRATCH"/tcprare.*.log 2>/dev/null && break
+		sleep 0.05
+	done
+	cat "$SCRATCH"/tcprare.*.log
+}
+
 # --- nginx ---
 
 # start_nginx: one worker, static files from $SCRATCH/www (file.bin: 100 KB), the library at its default settings, each
@@ -310,12 +321,7 @@ start_haproxy() {
 	run ab -n 2000 -c 10 "http://127.0.0.1:$PORT/"
 	grep -E '^Complete requests: +2000$' <<<"$output"
 	grep -E '^Failed requests: +0$' <<<"$output"
-	kill -USR1 "${SERVER_PIDS[0]}" # haproxy's soft stop: it exits, and the library writes its summary
-	for _ in $(seq 100); do
-		grep -q ' summary ' "$SCRATCH"/tcprare.*.log 2>/dev/null && break
-		sleep 0.05
-	done
-	cat "$SCRATCH"/tcprare.*.log
+	stop_for_summary USR1 # haproxy's soft stop
 	[ "$(count_log 'linger ')" -eq 0 ]
 	[ "$(count_log ' summary .* linger_started=0 .* linger_quiet=[1-9]')" -eq 1 ]
 }
@@ -343,12 +349,7 @@ time.sleep(0.2)
 print(answer.split(b"\r\n\r\n", 1)[1].decode(), end="")' "$port"
 		[ "$output" = hello ]
 	done
-	kill -INT "${SERVER_PIDS[0]}"
-	for _ in $(seq 100); do
-		grep -q ' summary ' "$SCRATCH"/tcprare.*.log 2>/dev/null && break
-		sleep 0.05
-	done
-	cat "$SCRATCH"/tcprare.*.log
+	stop_for_summary INT
 	[ "$(count_log 'linger ')" -eq 0 ]
 	[ "$(count_log ' summary .* linger_skipped=0 .* linger_quiet=5 ')" -eq 1 ]
 }
