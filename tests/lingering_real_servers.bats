@@ -295,7 +295,7 @@ start_haproxy() {
 	PORT=$(free_port)
 	cat >"$SCRATCH/haproxy.cfg" <<-EOF
 		global
-			maxconn 1000
+			maxconn 4096 # haproxy sets RLIMIT_NOFILE from it; a quarter of that are the lingering slots
 		defaults
 			mode http
 			timeout connect 5s
