@@ -724,10 +724,13 @@ static void end_every(const char *why)
 static bool drain(struct lingering *l);
 static bool read_off(struct lingering *l);
 
-/* Into the drain's epoll set. */
+/* Into the drain's epoll set; a quiet socket only once data came or SCAN_MS passed since the close:
+ * until then the passes read it (pass_over_slots). */
 static void register_for_events(struct lingering *l, uint32_t slot)
 {
 	struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP, .data.u32 = slot};
+	if (l->quiet && fdstate_now_ms() - l->start_ms < SCAN_MS)
+		return;
 	if (real.epoll_ctl(LOAD(epoll_fd), EPOLL_CTL_ADD, fd_of(LOAD(l->socket)), &e) != 0)
 		finish(l, EV_LINGER_DRAINED, "end", "error");
 	else
@@ -759,7 +762,7 @@ static void watch(uint32_t slot, const struct doorbell_message *m)
 	 * program had sent its FIN, or the close had, and the peer's came back; or a reset): what is
 	 * left to read says how. A quiet socket's FIN is out, and its peer's EOF often in by now. */
 	bool ended = l->quiet || real.shutdown(fd_of(socket), SHUT_WR) != 0;
-	if ((!ended || read_off(l)) && !l->quiet)
+	if (!ended || read_off(l))
 		register_for_events(l, slot);
 }
 
@@ -785,7 +788,6 @@ static bool pass_over_slots(bool quiet_waiting)
 	if (!unrung_now && !quiet_waiting)
 		return false;
 	quiet_waiting = false;
-	uint32_t now = fdstate_now_ms();
 	for (unsigned int i = 0; i < LOAD(high_water); i++) {
 		struct lingering *l = &slots[i];
 		struct doorbell_message lost = {.slot = i, .program_fd = -1};
@@ -793,7 +795,7 @@ static bool pass_over_slots(bool quiet_waiting)
 			continue;
 		if (!l->watched)
 			watch(i, &lost);
-		else if (l->quiet && !l->registered && drain(l) && (!l->quiet || now - l->start_ms >= SCAN_MS))
+		else if (l->quiet && !l->registered && drain(l))
 			register_for_events(l, i);
 		quiet_waiting |= published(l) && l->quiet && !l->registered;
 	}
