@@ -237,9 +237,12 @@ static bool descriptors_ready(void)
 	return true;
 }
 
+/* closefrom() may have closed our doorbell: never write into what has its number now. Unrung, the
+ * socket waits for the thread's next pass, which finds its descriptors gone and closes it (end_every). */
 static void ring(const struct doorbell_message *m)
 {
-	if (real.write(LOAD(doorbell_write), m, sizeof(*m)) != (ssize_t)sizeof(*m)) /* atomic: < PIPE_BUF */
+	if (!ownfd_intact(&doorbell_write) ||
+	    real.write(LOAD(doorbell_write), m, sizeof(*m)) != (ssize_t)sizeof(*m)) /* atomic: < PIPE_BUF */
 		STORE(unrung, true);
 }
 
@@ -473,8 +476,7 @@ static bool worth_lingering(int seen_fd, int shown_fd, struct fd_facts *facts, i
  * socket waits in its slot, and the doorbell's message in the pipe, until it does. */
 static const char *drain_unready(void)
 {
-	/* closefrom() may have closed our doorbell: never write into what has its number now. */
-	if (!descriptors_ready() || !ownfd_intact(&doorbell_write))
+	if (!descriptors_ready())
 		return "descriptors";
 	if (LOAD(in_use) >= LOAD(capacity))
 		return "limit";
@@ -979,7 +981,7 @@ void linger_stand_down(void)
 		return;
 	/* Wake it, from its wait for descriptors or from epoll_wait (a message for no slot). */
 	syscall(SYS_futex, &descriptors, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-	if (LOAD(descriptors) == DESCRIPTORS_READY && ownfd_intact(&doorbell_write))
+	if (LOAD(descriptors) == DESCRIPTORS_READY)
 		ring(&(struct doorbell_message){.slot = UINT32_MAX, .program_fd = -1});
 	wait_while(RUNNING, false, 3 * SCAN_MS, 1);
 	if (LOAD(thread_state) == PARKED)
