@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stddef.h>
+#include <string.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -55,9 +56,11 @@ struct lingering {
 
 static struct lingering slots[LINGER_MAX_LIMIT]; /* untouched pages cost no memory */
 static unsigned int capacity;                  /* set with the descriptors */
-static unsigned int high_water;                /* slots [0, high_water) may be taken */
+/* Which slots are taken, a bit each: the drain thread's passes (several a second while quiet sockets
+ * wait) visit those alone, not every slot a burst once used, and a close claims the lowest free one. */
+#define WORD_BITS 64
+static uint64_t taken[LINGER_MAX_LIMIT / WORD_BITS];
 static unsigned int in_use;
-static unsigned int next_hint;
 static int private_floor;
 
 enum { STOPPED, STARTING, RUNNING, PARKED }; /* PARKED: for good, under a seccomp filter */
@@ -115,24 +118,41 @@ static int claim(unsigned int *lingering)
 {
 	unsigned int slots_made = LOAD(capacity);
 	if ((*lingering = __atomic_add_fetch(&in_use, 1, __ATOMIC_ACQ_REL)) <= slots_made) {
-		unsigned int start = __atomic_fetch_add(&next_hint, 1, __ATOMIC_RELAXED);
-		for (unsigned int i = 0; i < slots_made; i++) {
-			unsigned int n = (start + i) % slots_made;
-			uint64_t expected = 0;
-			if (LOAD(slots[n].socket) == 0 &&
-			    __atomic_compare_exchange_n(&slots[n].socket, &expected, RESERVED, false, __ATOMIC_ACQ_REL,
-							__ATOMIC_RELAXED)) {
-				unsigned int high = LOAD(high_water);
-				while (high < n + 1 && !__atomic_compare_exchange_n(&high_water, &high, n + 1, true,
-										     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-					;
-				return (int)n;
+		for (unsigned int w = 0; w * WORD_BITS < slots_made; w++) {
+			/* The slot's socket is the claim; its bit is set only after it, and cleared before
+			 * the slot is freed (release): a set bit is a taken slot. One being claimed, not yet
+			 * published, may be passed over. */
+			for (uint64_t free = ~LOAD(taken[w]); free; free &= free - 1) {
+				unsigned int n = w * WORD_BITS + (unsigned int)__builtin_ctzll(free);
+				uint64_t expected = 0;
+				if (n >= slots_made)
+					break;
+				if (__atomic_compare_exchange_n(&slots[n].socket, &expected, RESERVED, false,
+								__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+					__atomic_fetch_or(&taken[w], 1ull << (n % WORD_BITS), __ATOMIC_ACQ_REL);
+					return (int)n;
+				}
 			}
 		}
 	}
 	__atomic_sub_fetch(&in_use, 1, __ATOMIC_ACQ_REL);
 	return -1;
 }
+
+/* The next taken slot after slot `after` (-1: the first), or -1. */
+static int next_taken(int after)
+{
+	unsigned int n = (unsigned int)(after + 1);
+	for (unsigned int w = n / WORD_BITS; w < LINGER_MAX_LIMIT / WORD_BITS; w++) {
+		uint64_t bits = LOAD(taken[w]);
+		if (w == n / WORD_BITS)
+			bits &= ~0ull << (n % WORD_BITS);
+		if (bits)
+			return (int)(w * WORD_BITS + (unsigned int)__builtin_ctzll(bits));
+	}
+	return -1;
+}
+#define EACH_TAKEN(i) (int i = next_taken(-1); i >= 0; i = next_taken(i))
 
 static void publish(int slot, int fd, uint32_t inode)
 {
@@ -663,6 +683,8 @@ int linger_drop(int fd, int (*release)(void *), void *call)
 static void release(struct lingering *l)
 {
 	l->watched = l->registered = l->addressed = l->announced = l->quiet = false;
+	unsigned int n = (unsigned int)(l - slots);
+	__atomic_fetch_and(&taken[n / WORD_BITS], ~(1ull << (n % WORD_BITS)), __ATOMIC_ACQ_REL);
 	STORE(l->socket, 0);
 	__atomic_sub_fetch(&in_use, 1, __ATOMIC_ACQ_REL);
 }
@@ -707,7 +729,7 @@ static void finish(struct lingering *l, enum log_event event, const char *key, c
  * one ends without a line either way. */
 static void end_every(const char *why)
 {
-	for (unsigned int i = 0; i < LOAD(high_water); i++) {
+	for EACH_TAKEN(i) {
 		struct lingering *l = &slots[i];
 		uint64_t socket = published(l);
 		if (!socket)
@@ -790,15 +812,15 @@ static bool pass_over_slots(bool quiet_waiting)
 	if (!unrung_now && !quiet_waiting)
 		return false;
 	quiet_waiting = false;
-	for (unsigned int i = 0; i < LOAD(high_water); i++) {
+	for EACH_TAKEN(i) {
 		struct lingering *l = &slots[i];
-		struct doorbell_message lost = {.slot = i, .program_fd = -1};
+		struct doorbell_message lost = {.slot = (uint32_t)i, .program_fd = -1};
 		if (!published(l))
 			continue;
 		if (!l->watched)
-			watch(i, &lost);
+			watch((uint32_t)i, &lost);
 		else if (l->quiet && !l->registered && drain(l))
-			register_for_events(l, i);
+			register_for_events(l, (uint32_t)i);
 		quiet_waiting |= published(l) && l->quiet && !l->registered;
 	}
 	return quiet_waiting;
@@ -865,7 +887,7 @@ static bool exiting;
 static void enforce_limits(void)
 {
 	uint32_t now = fdstate_now_ms();
-	for (unsigned int i = 0; i < LOAD(high_water); i++) {
+	for EACH_TAKEN(i) {
 		struct lingering *l = &slots[i];
 		if (!LOAD(l->socket) || !l->watched)
 			continue;
@@ -992,15 +1014,19 @@ void linger_stand_down(void)
 
 void linger_after_fork_child(void)
 {
-	for (unsigned int i = 0; i < LOAD(high_water); i++) {
+	/* Every slot, not only the taken ones: one may have been claimed, not yet marked, as we forked. */
+	for (unsigned int i = 0; i < LOAD(capacity); i++) {
 		uint64_t socket = LOAD(slots[i].socket);
-		if (socket && still_there(socket)) {
+		if (!socket)
+			continue;
+		if (socket != RESERVED && still_there(socket)) {
 			fdstate_forget(fd_of(socket));
 			real.close(fd_of(socket));
 		}
 		slots[i] = (struct lingering){0};
 	}
-	in_use = high_water = 0;
+	memset(taken, 0, sizeof(taken));
+	in_use = 0;
 	quiet_lingers = 0;
 	unrung = waits_long = linger_wanted = false;
 	drop_descriptors();
