@@ -106,6 +106,16 @@ void fdstate_track(int fd, enum fd_origin origin)
 	track_new(fd, INODE_UNKNOWN, origin, fdstate_now_ms());
 }
 
+bool fdstate_track_accepted(int fd, int listener)
+{
+	struct fd_entry *l = fdstate_entry(listener);
+	if (!l)
+		return false;
+	track_new(fd, INODE_UNKNOWN, FD_ACCEPTED | (LOAD(l->flags) & (FLAG_LINGER_OPTION | FLAG_OPTIONS_UNSEEN)),
+		  fdstate_now_ms());
+	return true;
+}
+
 static int sockopt_int(int fd, int option)
 {
 	int value = -1;
@@ -124,7 +134,8 @@ bool fdstate_adopt(int fd, enum fd_origin origin)
 			origin = FD_LISTENING;
 		/* We did not create it, so someone else may hold it too. Nor do we know when it last carried
 		 * data: its first write is looked at, and the connection's own quiet decides (closewait.c). */
-		track_new(fd, inode_of(fd), origin | FLAG_SHARED, fdstate_now_ms() - config.closewait_idle_ms);
+		track_new(fd, inode_of(fd), origin | FLAG_SHARED | FLAG_OPTIONS_UNSEEN,
+			  fdstate_now_ms() - config.closewait_idle_ms);
 	} else
 		fdstate_forget(fd); /* the number may carry a stale entry from a socket closed behind our back */
 	errno = saved;
@@ -196,6 +207,13 @@ void fdstate_note_reads_unseen(int fd)
 void fdstate_note_in_epoll(int fd)
 {
 	note_flags(fd, FLAG_IN_EPOLL);
+}
+
+void fdstate_note_linger_option(int fd, bool on)
+{
+	struct fd_entry *e = fdstate_entry(fd);
+	if (e)
+		update_flags(e, on ? 0 : FLAG_LINGER_OPTION, on ? FLAG_LINGER_OPTION : 0);
 }
 
 void fdstate_mark_shared(int fd)

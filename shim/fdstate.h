@@ -39,6 +39,9 @@ enum {
 	FLAG_GAVE_UP = 1u << 11,    /* its shutdown() gave up a stream the peer sends in answer (linger.c) */
 	FLAG_READS_UNSEEN = 1u << 12, /* it may be read where no hook counts (a stdio stream, syscall()) */
 	FLAG_IN_EPOLL = 1u << 13,   /* the program registered it in an epoll instance: see epollset.h */
+	FLAG_LINGER_OPTION = 1u << 14, /* the program turned SO_LINGER on: its close is its own (linger.c) */
+	FLAG_OPTIONS_UNSEEN = 1u << 15, /* its options may have been set where no hook saw (a socket not made
+					 * here, or accepted from such a listener): ask the kernel */
 };
 
 struct fd_facts {
@@ -60,6 +63,9 @@ static inline uint32_t fdstate_now_ms(void)
 
 /* Starts tracking fd, a TCP socket made here, with the given origin (no system call). */
 void fdstate_track(int fd, enum fd_origin origin);
+/* Starts tracking fd, accepted from listener, if the listener is tracked: the kernel copies the
+ * listener's options to it, and the entry what the table knows of them. False if it is not. */
+bool fdstate_track_accepted(int fd, int listener);
 /* Tracks fd if it is a TCP socket (a few getsockopt calls): for descriptors we did not create. */
 bool fdstate_adopt(int fd, enum fd_origin origin);
 /* Adopts every TCP socket open at load time, as inherited and shared. */
@@ -79,6 +85,8 @@ void fdstate_note_gave_up(int fd);
  * behind the socket's true history from now on. */
 void fdstate_note_reads_unseen(int fd);
 void fdstate_note_in_epoll(int fd);
+/* The program set SO_LINGER on fd, on (l_onoff) or off. */
+void fdstate_note_linger_option(int fd, bool on);
 void fdstate_mark_shared(int fd);
 /* What the write path needs to know, from one lookup. */
 struct write_note {

@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <string.h>
 #include <unistd.h>
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -76,8 +77,7 @@ void hooks_note_connected(int fd)
  * which every intervention turns away, as TCP_INFO fails on it, before it acts. */
 static int note_accepted(int listener, int fd)
 {
-	if (fd >= 0 && fdstate_is_tracked(listener)) {
-		fdstate_track(fd, FD_ACCEPTED);
+	if (fd >= 0 && fdstate_track_accepted(fd, listener)) {
 		backlog_check_queue(listener);
 		linger_prepare();
 	} else if (fd >= 0)
@@ -128,6 +128,19 @@ INTERPOSED int shutdown(int fd, int how)
 		fdstate_note_gave_up(fd);
 	if (rc == 0)
 		fdstate_note_shutdown(fd, how);
+	return rc;
+}
+
+/* SO_LINGER, so that a close need not ask whether the program chose its close itself (linger.c). */
+INTERPOSED int setsockopt(int fd, int level, int name, const void *value, socklen_t len)
+{
+	int rc = real.setsockopt(fd, level, name, value, len);
+	if (rc == 0 && level == SOL_SOCKET && name == SO_LINGER && len >= sizeof(struct linger) &&
+	    !in_vfork_child()) {
+		struct linger option;
+		memcpy(&option, value, sizeof(option)); /* the program's buffer need not be aligned */
+		fdstate_note_linger_option(fd, option.l_onoff != 0);
+	}
 	return rc;
 }
 

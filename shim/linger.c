@@ -278,9 +278,12 @@ static void hand_quietly(const struct doorbell_message *m, bool must_ring)
 }
 
 /* With SO_LINGER on, the program chose its close itself: {1, 0} sends RST on purpose (HAProxy's
- * nolinger), {1, N} blocks in close() for up to N seconds. */
-static bool linger_option_set(int fd)
+ * nolinger), {1, N} blocks in close() for up to N seconds. The setsockopt hook told, unless the
+ * socket's options were set where no hook saw: then the kernel does. */
+static bool linger_option_set(int fd, const struct fd_facts *facts)
 {
+	if (!(facts->flags & FLAG_OPTIONS_UNSEEN))
+		return facts->flags & FLAG_LINGER_OPTION;
 	struct linger option;
 	socklen_t len = sizeof(option);
 	return getsockopt(fd, SOL_SOCKET, SO_LINGER, &option, &len) != 0 || option.l_onoff;
@@ -478,7 +481,7 @@ static bool worth_lingering(int seen_fd, int shown_fd, struct fd_facts *facts, i
 		return false;
 	if (seen_fd == shown_fd && !(facts->inode = fdstate_identity(seen_fd)))
 		return false;
-	if (!config_ports_cover(seen_fd) || linger_option_set(seen_fd))
+	if (!config_ports_cover(seen_fd) || linger_option_set(seen_fd, facts))
 		return false;
 	if (config.linger != MODE_ON) {
 		if (*unread > 0)

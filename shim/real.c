@@ -16,6 +16,10 @@ static int sys_accept(int fd, sockaddr_arg a, socklen_t *l) { return sys_accept4
 static int sys_listen(int fd, int backlog) { return syscall(SYS_listen, fd, backlog); }
 static int sys_close(int fd) { return syscall(SYS_close, fd); }
 static int sys_shutdown(int fd, int how) { return syscall(SYS_shutdown, fd, how); }
+static int sys_setsockopt(int fd, int level, int name, const void *v, socklen_t l)
+{
+	return syscall(SYS_setsockopt, fd, level, name, v, l);
+}
 static int sys_dup(int fd) { return syscall(SYS_dup, fd); }
 static int sys_dup3(int old, int new, int f) { return syscall(SYS_dup3, old, new, f); }
 static ssize_t sys_read(int fd, void *b, size_t n) { return syscall(SYS_read, fd, b, n); }
@@ -79,6 +83,7 @@ struct real_libc real = {
 	.close = sys_close,
 	.close_range = sys_close_range,
 	.shutdown = sys_shutdown,
+	.setsockopt = sys_setsockopt,
 	.dup = sys_dup,
 	.dup2 = sys_dup2,
 	.dup3 = sys_dup3,
@@ -131,6 +136,7 @@ void real_resolve(void)
 	SWAP_IN(close);
 	SWAP_IN(close_range);
 	SWAP_IN(shutdown);
+	SWAP_IN(setsockopt);
 	SWAP_IN(dup);
 	SWAP_IN(dup2);
 	SWAP_IN(dup3);

@@ -43,6 +43,7 @@ struct real_libc {
 	int (*close)(int);
 	int (*close_range)(unsigned int, unsigned int, int);
 	int (*shutdown)(int, int);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
 	int (*dup)(int);
 	int (*dup2)(int, int);
 	int (*dup3)(int, int, int);

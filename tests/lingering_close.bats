@@ -149,12 +149,64 @@ logged() { with_tcprare "$@" 2>"$BATS_TEST_TMPDIR/stderr"; } # run's output is s
 	grep -q 'linger started' "$BATS_TEST_TMPDIR/stderr"
 }
 
-@test "a close the program made abortive with SO_LINGER {1, 0} still sends RST" {
-	run probe nolinger
-	[ "${lines[2]}" = "peer got=1000 end=ECONNRESET" ]
-	run probe_with nolinger
-	[ "$output" = "$(printf 'close rc=0 errno=0\nsame_number=1\npeer got=1000 end=ECONNRESET')" ]
-	! grep -q 'linger' "$BATS_TEST_TMPDIR/stderr"
+# nolinger_listener: set on the listener, which the kernel copies to the connections it accepts.
+@test "a close the program made abortive with SO_LINGER {1, 0}, on the socket or on its listener, still sends RST" {
+	local scenario
+	for scenario in nolinger nolinger_listener; do
+		run probe "$scenario"
+		[ "${lines[2]}" = "peer got=1000 end=ECONNRESET" ]
+		run probe_with "$scenario"
+		[ "$output" = "$(printf 'close rc=0 errno=0\nsame_number=1\npeer got=1000 end=ECONNRESET')" ]
+		! grep -q 'linger' "$BATS_TEST_TMPDIR/stderr"
+	done
+}
+
+@test "a close whose SO_LINGER {1, 0} the program turned off again lingers as any other" {
+	run probe nolinger_undone
+	[ "${lines[2]}" = "peer got=1000 end=ECONNRESET" ]          # the loss: an ordinary close's RST
+	run probe_with nolinger_undone
+	[ "${lines[2]}" = "peer got=1000 end=eof" ]
+	grep -q 'linger started' "$BATS_TEST_TMPDIR/stderr"
+}
+
+@test "a connection accepted from an inherited listener with SO_LINGER {1, 0}, set where no hook saw, still closes with RST" {
+	# A parent without the library makes the listener, then execs a server with it: the library
+	# finds it open at load and cannot know its options.
+	local server='
+import os, socket, sys, time
+l = socket.socket(fileno=int(sys.argv[1]))
+c = socket.create_connection(l.getsockname())
+s, _ = l.accept()
+c.sendall(b"q" * 5000)
+time.sleep(0.2)
+s.sendall(b"a" * 1000)
+s.close()
+got = b""
+try:
+    while chunk := c.recv(65536):
+        got += chunk
+    end = "eof"
+except ConnectionResetError:
+    end = "ECONNRESET"
+print(f"peer got={len(got)} end={end}")'
+	local parent='
+import os, socket, struct, sys
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", int(sys.argv[2]), 0))
+l.bind(("127.0.0.1", 0))
+l.listen()
+l.set_inheritable(True)
+env = dict(os.environ, LD_PRELOAD=sys.argv[3]) if sys.argv[3] else os.environ
+os.execve(sys.executable, [sys.executable, "-c", sys.argv[1], str(l.fileno())], env)'
+	run python3 -c "$parent" "$server" 0 ""
+	[ "$output" = "peer got=1000 end=ECONNRESET" ]              # without SO_LINGER: the RST...
+	TCPRARE_LOG=$BATS_TEST_TMPDIR/log run python3 -c "$parent" "$server" 0 "$PRELOAD"
+	[ "$output" = "peer got=1000 end=eof" ]                     # ...that the library's linger spares
+	run python3 -c "$parent" "$server" 1 ""
+	[ "$output" = "peer got=1000 end=ECONNRESET" ]
+	TCPRARE_LOG=$BATS_TEST_TMPDIR/log2 run python3 -c "$parent" "$server" 1 "$PRELOAD"
+	[ "$output" = "peer got=1000 end=ECONNRESET" ]              # with it, the RST the program chose
+	! grep -qs linger "$BATS_TEST_TMPDIR/log2"
 }
 
 # linger_silent prints closed=N, then socket counts: base (before accepting), right after the closes,

@@ -16,6 +16,7 @@ setup() {
 
 teardown() {
 	stop_real_servers
+	stop_netns
 }
 
 # port_from NAME: the port a python server printed first ("... port N ..."), waiting for it.
@@ -290,7 +291,8 @@ get_cut_then_whole() {
 
 # --- haproxy: shuts its side down before every close, and closes ---
 
-# start_haproxy: answering by itself (no backend), the library at its default settings.
+# start_haproxy [OPTION]: answering by itself (no backend), with OPTION in its frontend, the library
+# at its default settings; in the namespace of start_netns if there is one.
 start_haproxy() {
 	PORT=$(free_port)
 	cat >"$SCRATCH/haproxy.cfg" <<-EOF
@@ -303,13 +305,16 @@ start_haproxy() {
 			timeout server 5s
 		frontend answer
 			bind 127.0.0.1:$PORT
+			${1:-}
 			http-request return status 200 content-type text/plain string "answered"
 	EOF
 	local haproxy
 	haproxy=$(command -v haproxy || echo /usr/sbin/haproxy)
-	start_server haproxy env LD_PRELOAD="$PRELOAD" TCPRARE_SUMMARY=on TCPRARE_LOG="$SCRATCH/tcprare.%p.log" \
-		"$haproxy" -f "$SCRATCH/haproxy.cfg" -db
-	wait_listening "$PORT"
+	local netns=() # nsenter, not in_netns: the server's pid must be haproxy's, for stop_for_summary
+	[ -z "${NETNS_PID:-}" ] || netns=(nsenter -t "$NETNS_PID" -n --)
+	start_server haproxy "${netns[@]}" env LD_PRELOAD="$PRELOAD" TCPRARE_SUMMARY=on \
+		TCPRARE_LOG="$SCRATCH/tcprare.%p.log" "$haproxy" -f "$SCRATCH/haproxy.cfg" -db
+	"${netns[@]}" bash -c "$(declare -f wait_listening); wait_listening $PORT"
 }
 
 # Every close follows haproxy's own shutdown(), with nothing unread: each lingers, in case data
@@ -324,6 +329,54 @@ start_haproxy() {
 	stop_for_summary USR1 # haproxy's soft stop
 	[ "$(count_log 'linger ')" -eq 0 ]
 	[ "$(count_log ' summary .* linger_started=0 .* linger_quiet=[1-9]')" -eq 1 ]
+}
+
+# haproxy's option nolinger shuts down, sets SO_LINGER {1, 0} and closes: the kernel then resets the
+# connection, counted as TCPAbortOnData (most of them: not one whose client's FIN came first). The
+# library, which would linger after that shutdown, must leave the choice alone, as its setsockopt
+# hook tells it, without asking the kernel at each close (a library that lingers: no reset at all).
+# In a namespace of its own, so that the count is haproxy's alone.
+@test "haproxy with option nolinger resets its connections with tcprare as without: the SO_LINGER it sets is its choice" {
+	need haproxy
+	require_root
+	start_netns
+	local without
+	PRELOAD= start_haproxy "option nolinger"
+	run in_netns "$PY" -c "$ANSWERS_DESPITE_RESETS" "$PORT" 200
+	[ "$output" = "answered=200" ]
+	without=$(aborts_on_data)
+	[ "$without" -ge 100 ]
+	stop_tracked
+	SERVER_PIDS=()
+
+	start_haproxy "option nolinger"
+	run in_netns "$PY" -c "$ANSWERS_DESPITE_RESETS" "$PORT" 200
+	[ "$output" = "answered=200" ]
+	[ "$(($(aborts_on_data) - without))" -ge 100 ]
+	stop_for_summary USR1
+	[ "$(count_log 'linger ')" -eq 0 ]
+	[ "$(count_log ' summary .* linger_started=0 .* linger_quiet=0 ')" -eq 1 ]
+}
+
+# PORT N: N connections in a row, each a GET read until EOF or a reset; counts the answers that came.
+ANSWERS_DESPITE_RESETS='import socket, sys
+answered = 0
+for _ in range(int(sys.argv[2])):
+	s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+	s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+	got = b""
+	try:
+		while chunk := s.recv(65536):
+			got += chunk
+	except ConnectionResetError:
+		pass
+	answered += b"answered" in got
+	s.close()
+print(f"answered={answered}")'
+
+# aborts_on_data: the namespace's TcpExt TCPAbortOnData count (/proc/net/netstat: names, then values).
+aborts_on_data() {
+	in_netns awk '/^TcpExt:/ { if (!n) { for (i = 2; i <= NF; i++) if ($i == "TCPAbortOnData") n = i } else print $n }' /proc/net/netstat
 }
 
 # With a single lingering slot, each quiet close is rung for (slots run short): the drain thread must

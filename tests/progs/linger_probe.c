@@ -10,6 +10,9 @@
  *   dup       d = dup(server), close(server), then both directions through d: "dup sent=ok|failed"
  *             (the client read it) and "dup received=N" (UNREAD + the client's 4 bytes)
  *   nolinger  SO_LINGER {1, 0}, then close(server): the program asks for RST itself
+ *   nolinger_listener  the same, SO_LINGER {1, 0} set on the listener before the client connects
+ *             (the kernel copies it to the accepted socket)
+ *   nolinger_undone  SO_LINGER {1, 0}, then {0, 0}, then close(server): an ordinary close again
  *   drained   the program lingers itself, as Apache does: shutdown(SHUT_WR), the client reads to EOF
  *             and closes, the server reads everything to EOF ("server drained=N eof=1"), then closes
  * Other ways of giving up the server's only descriptor, each printing what the call returned, then
@@ -116,6 +119,12 @@ static size_t read_to_end(int fd, const char **end)
 }
 
 /* Reads exactly `bytes` (or fewer on EOF, an error, or 3 s without data). */
+/* SO_LINGER {on, 0} */
+static int set_linger(int fd, int on)
+{
+	return setsockopt(fd, SOL_SOCKET, SO_LINGER, &(struct linger){on, 0}, sizeof(struct linger));
+}
+
 static size_t read_exactly(int fd, size_t bytes)
 {
 	char buf[65536];
@@ -148,7 +157,8 @@ int main(int argc, char **argv)
 			return 2;
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "usage: linger_probe [-6] [-u UNREAD] [-a ANSWER] plain|dup|nolinger|drained|"
+		fprintf(stderr, "usage: linger_probe [-6] [-u UNREAD] [-a ANSWER] plain|dup|nolinger|"
+				"nolinger_listener|nolinger_undone|drained|"
 				"dup2|dup3|dup2bad|fclose|fclose_epipe|freopen|stdio_read|raw_read\n");
 		return 2;
 	}
@@ -164,6 +174,8 @@ int main(int argc, char **argv)
 	if (listener < 0 || bind(listener, addr, len) != 0 || listen(listener, 4) != 0 ||
 	    getsockname(listener, addr, &len) != 0)
 		die("listen");
+	if (!strcmp(scenario, "nolinger_listener") && set_linger(listener, 1) != 0)
+		die("SO_LINGER");
 	int client = socket(addr->sa_family, SOCK_STREAM, 0);
 	if (client < 0 || connect(client, addr, len) != 0)
 		die("connect");
@@ -176,9 +188,10 @@ int main(int argc, char **argv)
 	send_all(server, answer, 'a');
 
 	const char *end = "none";
-	if (!strcmp(scenario, "plain") || !strcmp(scenario, "nolinger")) {
-		if (!strcmp(scenario, "nolinger") &&
-		    setsockopt(server, SOL_SOCKET, SO_LINGER, &(struct linger){1, 0}, sizeof(struct linger)) != 0)
+	if (!strcmp(scenario, "plain") || !strncmp(scenario, "nolinger", 8)) {
+		if ((!strcmp(scenario, "nolinger") || !strcmp(scenario, "nolinger_undone")) && set_linger(server, 1) != 0)
+			die("SO_LINGER");
+		if (!strcmp(scenario, "nolinger_undone") && set_linger(server, 0) != 0)
 			die("SO_LINGER");
 		errno = 0;
 		int rc = close(server);
