@@ -111,7 +111,11 @@ bool fdstate_track_accepted(int fd, int listener)
 	struct fd_entry *l = fdstate_entry(listener);
 	if (!l)
 		return false;
-	track_new(fd, INODE_UNKNOWN, FD_ACCEPTED | (LOAD(l->flags) & (FLAG_LINGER_OPTION | FLAG_OPTIONS_UNSEEN)),
+	uint32_t flags = LOAD(l->flags);
+	/* A listener another descriptor or process holds may have had its options set through that one. */
+	if (flags & FLAG_SHARED || LOAD(l->fork_gen) != LOAD(fdstate_fork_generation))
+		flags |= FLAG_OPTIONS_UNSEEN;
+	track_new(fd, INODE_UNKNOWN, FD_ACCEPTED | (flags & (FLAG_LINGER_OPTION | FLAG_OPTIONS_UNSEEN)),
 		  fdstate_now_ms());
 	return true;
 }
@@ -212,8 +216,12 @@ void fdstate_note_in_epoll(int fd)
 void fdstate_note_linger_option(int fd, bool on)
 {
 	struct fd_entry *e = fdstate_entry(fd);
-	if (e)
-		update_flags(e, on ? 0 : FLAG_LINGER_OPTION, on ? FLAG_LINGER_OPTION : 0);
+	if (!e)
+		return;
+	uint32_t flags = LOAD(e->flags);
+	/* Turned off on a listener: the connections it completed meanwhile keep the kernel's copy, on. */
+	bool queued_keep_it = !on && (flags & ORIGIN_MASK) == FD_LISTENING && flags & FLAG_LINGER_OPTION;
+	update_flags(e, on ? 0 : FLAG_LINGER_OPTION, on ? FLAG_LINGER_OPTION : queued_keep_it ? FLAG_OPTIONS_UNSEEN : 0);
 }
 
 void fdstate_mark_shared(int fd)

@@ -41,7 +41,7 @@ enum {
 	FLAG_IN_EPOLL = 1u << 13,   /* the program registered it in an epoll instance: see epollset.h */
 	FLAG_LINGER_OPTION = 1u << 14, /* the program turned SO_LINGER on: its close is its own (linger.c) */
 	FLAG_OPTIONS_UNSEEN = 1u << 15, /* its options may have been set where no hook saw (a socket not made
-					 * here, or accepted from such a listener): ask the kernel */
+					 * here, or accepted from such a listener or a shared one): ask the kernel */
 };
 
 struct fd_facts {

@@ -12,6 +12,9 @@
  *   nolinger  SO_LINGER {1, 0}, then close(server): the program asks for RST itself
  *   nolinger_listener  the same, SO_LINGER {1, 0} set on the listener before the client connects
  *             (the kernel copies it to the accepted socket)
+ *   nolinger_dup_listener  set through a dup() of the listener, before the client connects
+ *   nolinger_queued  set on the listener, the client connects, then the listener's is turned off
+ *             ({0, 0}) before the accept: the queued connection keeps the copy it got, on
  *   nolinger_undone  SO_LINGER {1, 0}, then {0, 0}, then close(server): an ordinary close again
  *   drained   the program lingers itself, as Apache does: shutdown(SHUT_WR), the client reads to EOF
  *             and closes, the server reads everything to EOF ("server drained=N eof=1"), then closes
@@ -158,7 +161,7 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - 1) {
 		fprintf(stderr, "usage: linger_probe [-6] [-u UNREAD] [-a ANSWER] plain|dup|nolinger|"
-				"nolinger_listener|nolinger_undone|drained|"
+				"nolinger_listener|nolinger_dup_listener|nolinger_queued|nolinger_undone|drained|"
 				"dup2|dup3|dup2bad|fclose|fclose_epipe|freopen|stdio_read|raw_read\n");
 		return 2;
 	}
@@ -174,11 +177,15 @@ int main(int argc, char **argv)
 	if (listener < 0 || bind(listener, addr, len) != 0 || listen(listener, 4) != 0 ||
 	    getsockname(listener, addr, &len) != 0)
 		die("listen");
-	if (!strcmp(scenario, "nolinger_listener") && set_linger(listener, 1) != 0)
+	int listener_copy = !strcmp(scenario, "nolinger_dup_listener") ? dup(listener) : listener;
+	if ((!strcmp(scenario, "nolinger_listener") || !strcmp(scenario, "nolinger_queued") ||
+	     !strcmp(scenario, "nolinger_dup_listener")) && set_linger(listener_copy, 1) != 0)
 		die("SO_LINGER");
 	int client = socket(addr->sa_family, SOCK_STREAM, 0);
 	if (client < 0 || connect(client, addr, len) != 0)
 		die("connect");
+	if (!strcmp(scenario, "nolinger_queued") && set_linger(listener, 0) != 0)
+		die("SO_LINGER");
 	int server = accept(listener, NULL, NULL);
 	if (server < 0)
 		die("accept");
