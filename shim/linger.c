@@ -60,6 +60,7 @@ static unsigned int capacity;                  /* set with the descriptors */
  * wait) visit those alone, not every slot a burst once used, and a close claims the lowest free one. */
 #define WORD_BITS 64
 static uint64_t taken[LINGER_MAX_LIMIT / WORD_BITS];
+static unsigned int high_water; /* slots [0, high_water) may have been claimed: a forked child clears those */
 static unsigned int in_use;
 static int private_floor;
 
@@ -72,8 +73,11 @@ bool linger_wanted;
 bool linger_unseen_threads;
 /* The drain's epoll instance and doorbell pipe are made by the first close that lingers, so that a
  * process that never lingers holds no descriptor of the library's (and its thread sleeps for good). */
-enum { NO_DESCRIPTORS, MAKING_DESCRIPTORS, DESCRIPTORS_READY };
+enum { NO_DESCRIPTORS, MAKING_DESCRIPTORS, DESCRIPTORS_READY, DESCRIPTORS_ENDING };
 static int descriptors;
+/* Closes between their look at the descriptors and their socket's publication (begin_handing): the
+ * drain thread, ending, waits for them, so that its last walk over the slots finds their sockets. */
+static unsigned int handing;
 static int epoll_fd = -1, doorbell_read = -1, doorbell_write = -1; /* kept by ownfd */
 static bool unrung; /* a socket came without a message (quiet, or the pipe full): look for it */
 static bool waits_long; /* the drain thread's wait may outlast PICKUP_MS: a quiet close rings */
@@ -122,16 +126,22 @@ static int claim(unsigned int *lingering)
 			/* The slot's socket is the claim; its bit is set only after it, and cleared before
 			 * the slot is freed (release): a set bit is a taken slot. One being claimed, not yet
 			 * published, may be passed over. */
-			for (uint64_t free = ~LOAD(taken[w]); free; free &= free - 1) {
-				unsigned int n = w * WORD_BITS + (unsigned int)__builtin_ctzll(free);
+			for (uint64_t free = ~LOAD(taken[w]); free;) {
+				unsigned int bit = (unsigned int)__builtin_ctzll(free), n = w * WORD_BITS + bit;
 				uint64_t expected = 0;
 				if (n >= slots_made)
 					break;
+				unsigned int high = LOAD(high_water); /* before the claim: a fork may come between */
+				while (high < n + 1 && !__atomic_compare_exchange_n(&high_water, &high, n + 1, true,
+										     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+					;
 				if (__atomic_compare_exchange_n(&slots[n].socket, &expected, RESERVED, false,
 								__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-					__atomic_fetch_or(&taken[w], 1ull << (n % WORD_BITS), __ATOMIC_ACQ_REL);
+					__atomic_fetch_or(&taken[w], 1ull << bit, __ATOMIC_ACQ_REL);
 					return (int)n;
 				}
+				/* Taken meanwhile: the word as it is now, past this bit (one freed since counts). */
+				free = ~LOAD(taken[w]) & ~((2ull << bit) - 1);
 			}
 		}
 	}
@@ -221,10 +231,10 @@ static void drop_descriptors(void)
 static bool descriptors_ready(void)
 {
 	for (int i = 0;; i++) {
-		int state = LOAD(descriptors);
+		int state = __atomic_load_n(&descriptors, __ATOMIC_SEQ_CST); /* see begin_handing */
 		if (state == DESCRIPTORS_READY)
 			return true;
-		if (i == START_WAIT_YIELDS)
+		if (i == START_WAIT_YIELDS || state == DESCRIPTORS_ENDING)
 			return false;
 		if (state == NO_DESCRIPTORS && __atomic_compare_exchange_n(&descriptors, &state, MAKING_DESCRIPTORS,
 									   false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
@@ -257,11 +267,13 @@ static bool descriptors_ready(void)
 	return true;
 }
 
-/* closefrom() may have closed our doorbell: never write into what has its number now. Unrung, the
- * socket waits for the thread's next pass, which finds its descriptors gone and closes it (end_every). */
+/* closefrom() may have closed our doorbell: never write into what has its number now, nor into a
+ * pipe whose reading end it closed (that write would raise SIGPIPE in the program's thread). Unrung,
+ * the socket waits for the thread's next pass, which finds its descriptors gone and closes it
+ * (end_every). */
 static void ring(const struct doorbell_message *m)
 {
-	if (!ownfd_intact(&doorbell_write) ||
+	if (!ownfd_intact(&doorbell_write) || !ownfd_intact(&doorbell_read) ||
 	    real.write(LOAD(doorbell_write), m, sizeof(*m)) != (ssize_t)sizeof(*m)) /* atomic: < PIPE_BUF */
 		STORE(unrung, true);
 }
@@ -496,7 +508,7 @@ static bool worth_lingering(int seen_fd, int shown_fd, struct fd_facts *facts, i
 }
 
 /* Why the drain cannot take a socket now, or NULL if it can. Its thread need not run yet: the
- * socket waits in its slot, and the doorbell's message in the pipe, until it does. */
+ * socket waits in its slot, and its message in the pipe, until it does. */
 static const char *drain_unready(void)
 {
 	if (!descriptors_ready())
@@ -504,6 +516,23 @@ static const char *drain_unready(void)
 	if (LOAD(in_use) >= LOAD(capacity))
 		return "limit";
 	return NULL;
+}
+
+/* drain_unready(), for a close that then hands its socket over, or not, and says so (end_handing).
+ * Counted first, the ending drain thread's store looked at after (both in one total order): either
+ * this close sees the descriptors ending, or the thread sees it counted and waits for it. */
+static const char *begin_handing(void)
+{
+	__atomic_add_fetch(&handing, 1, __ATOMIC_SEQ_CST);
+	const char *unready = drain_unready();
+	if (unready)
+		__atomic_sub_fetch(&handing, 1, __ATOMIC_SEQ_CST);
+	return unready;
+}
+
+static void end_handing(void)
+{
+	__atomic_sub_fetch(&handing, 1, __ATOMIC_SEQ_CST);
 }
 
 /* A copy of fd's socket on a private close-on-exec number, above the program's low numbers; -1 if
@@ -598,18 +627,23 @@ static bool out_of_epoll_sets(int fd, const struct fd_facts *facts)
  * The program's epoll sets must forget the socket first: see epollset.h. */
 static bool hand_over(int fd, const struct fd_facts *facts, int unread)
 {
-	const char *unready = drain_unready();
+	const char *unready = begin_handing();
+	int copy = -1;
 	if (unready)
 		return skip(fd, fd, unready);
 	if (!out_of_epoll_sets(fd, facts))
-		return skip(fd, fd, "epoll_instances");
-	int copy = private_copy(fd);
-	if (copy < 0)
-		return skip(fd, fd, "descriptors");
+		unready = "epoll_instances";
+	else if ((copy = private_copy(fd)) < 0)
+		unready = "descriptors";
+	if (unready) {
+		end_handing();
+		return skip(fd, fd, unready);
+	}
 	struct doorbell_message m = {.program_fd = fd, .unread = unread};
 	take_over(fd, copy);
 	real.close(fd);
 	linger_copy(copy, facts, &m);
+	end_handing();
 	return true;
 }
 
@@ -672,11 +706,13 @@ int linger_drop(int fd, int (*release)(void *), void *call)
 		real.close(copy);
 	} else if (!worth_lingering(copy, fd, &facts, &m.unread))
 		close_plainly(copy);
-	else if ((unready = !epoll_clear ? "epoll_instances" : drain_unready())) {
+	else if ((unready = !epoll_clear ? "epoll_instances" : begin_handing())) {
 		skip(copy, fd, unready);
 		close_plainly(copy);
-	} else
+	} else {
 		linger_copy(copy, &facts, &m);
+		end_handing();
+	}
 	errno = saved;
 	return rc;
 }
@@ -766,7 +802,7 @@ static void register_for_events(struct lingering *l, uint32_t slot)
 
 static void watch(uint32_t slot, const struct doorbell_message *m)
 {
-	if (slot >= LOAD(capacity))
+	if (slot >= LINGER_MAX_LIMIT)
 		return;
 	struct lingering *l = &slots[slot];
 	uint64_t socket = published(l);
@@ -793,13 +829,16 @@ static void watch(uint32_t slot, const struct doorbell_message *m)
 		register_for_events(l, slot);
 }
 
-static void answer_doorbell(void)
+/* False once the doorbell's writing end is gone (EOF): closed behind our back, so no close can ring
+ * (and the pipe would wake the thread for good). */
+static bool answer_doorbell(void)
 {
 	struct doorbell_message m[64];
 	ssize_t n;
 	while ((n = real.read(LOAD(doorbell_read), m, sizeof(m))) > 0)
 		for (size_t i = 0; i < (size_t)n / sizeof(m[0]); i++)
 			watch(m[i].slot, &m[i]);
+	return n != 0;
 }
 
 /* Takes up the sockets handed over without a message: quiet ones (linger_copy), and those whose
@@ -903,6 +942,11 @@ static void enforce_limits(void)
 	}
 }
 
+static bool descriptors_intact(void)
+{
+	return ownfd_intact(&epoll_fd) && ownfd_intact(&doorbell_read) && ownfd_intact(&doorbell_write);
+}
+
 static void *drain_loop(void *unused)
 {
 	(void)unused;
@@ -918,26 +962,36 @@ static void *drain_loop(void *unused)
 	/* A thread that starts anew after one ended may find slots whose messages went to its pipe. */
 	STORE(unrung, true);
 	bool quiet_waiting = false;
-	while (!LOAD(config.confined)) {
+	/* closefrom() closes our descriptors without a word, and their numbers may then be the
+	 * program's: looked at before each wait (a thread started anew may find them gone already) and
+	 * after it (the instance lives on while we wait in it). Gone, the thread gives up, see below, and
+	 * the next connect() or accept() starts anew. */
+	while (!LOAD(config.confined) && descriptors_intact()) {
 		/* Not libc's epoll_wait: another preload's (libfaketime's) may stretch the timeout. */
 		int n = clock_epoll_wait(LOAD(epoll_fd), events, 64, next_wait_ms(quiet_waiting));
 		STORE(waits_long, false);
-		/* closefrom() closes our descriptors without a word (the instance itself lives on while we
-		 * wait in it): then give up, see below, and the next connect() or accept() starts anew. */
-		if ((n < 0 && errno != EINTR) || !ownfd_intact(&epoll_fd) || !ownfd_intact(&doorbell_read))
+		if ((n < 0 && errno != EINTR) || !descriptors_intact())
 			break;
+		bool bell_gone = false;
 		for (int i = 0; i < n; i++) {
 			if (events[i].data.u32 == DOORBELL)
-				answer_doorbell();
-			else if (events[i].data.u32 < LOAD(capacity))
+				bell_gone |= !answer_doorbell();
+			else if (events[i].data.u32 < LINGER_MAX_LIMIT)
 				drain(&slots[events[i].data.u32]);
 		}
+		if (bell_gone)
+			break;
 		quiet_waiting = pass_over_slots(quiet_waiting);
 		if (fdstate_now_ms() - last_check >= SCAN_MS) {
 			enforce_limits();
 			last_check = fdstate_now_ms();
 		}
 	}
+	/* No close hands a socket over from here on; those under way publish theirs first (bounded:
+	 * one may be a signal handler's that interrupted the program's own). */
+	__atomic_store_n(&descriptors, DESCRIPTORS_ENDING, __ATOMIC_SEQ_CST);
+	for (int i = 0; __atomic_load_n(&handing, __ATOMIC_SEQ_CST) && i < START_WAIT_YIELDS; i++)
+		sched_yield();
 	end_every(LOAD(config.confined) ? "seccomp" : "descriptors");
 	if (LOAD(config.confined)) {
 		/* A thread's end makes system calls of its own (glibc's madvise, its exit), which a filter
@@ -1017,8 +1071,8 @@ void linger_stand_down(void)
 
 void linger_after_fork_child(void)
 {
-	/* Every slot, not only the taken ones: one may have been claimed, not yet marked, as we forked. */
-	for (unsigned int i = 0; i < LOAD(capacity); i++) {
+	/* Not only the taken ones: one may have been claimed, not yet marked, as we forked. */
+	for (unsigned int i = 0; i < LOAD(high_water); i++) {
 		uint64_t socket = LOAD(slots[i].socket);
 		if (!socket)
 			continue;
@@ -1029,7 +1083,7 @@ void linger_after_fork_child(void)
 		slots[i] = (struct lingering){0};
 	}
 	memset(taken, 0, sizeof(taken));
-	in_use = 0;
+	in_use = high_water = handing = 0;
 	quiet_lingers = 0;
 	unrung = waits_long = linger_wanted = false;
 	drop_descriptors();

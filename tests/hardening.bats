@@ -110,6 +110,39 @@ show_stderr() { cat "$BATS_TEST_TMPDIR/stderr" >&2; false; }
 	[ "$output" = "fresh free=8 close=0 errno_kept=1 client=eof other_added=3" ]
 }
 
+# --- the drain's own descriptors closed behind the library's back (a raw close_range()) ---
+
+# harden_doorbell closes one end of the doorbell pipe, then at once a socket that lingers (its close
+# rings), idles a second, then closes 4 more. The library before this test: the reading end gone, the
+# ring's write killed the program with SIGPIPE; the writing end gone, the drain thread spun on the
+# pipe's end of file (about 100 ticks a second), and the 4 were reset.
+@test "a doorbell end closed behind the library's back neither kills the program with SIGPIPE nor spins the drain thread, and lingering resumes" {
+	local end
+	for end in read write; do
+		run "$PROGS/harden_doorbell" "$end"
+		[ "$status" -eq 0 ]
+		[ "${lines[0]}" = "closed=none next=reset" ]
+		[ "${lines[2]}" = "after eof=0 reset=4" ]                     # the loss, without the library
+		TCPRARE_LOG=$LOG run with_tcprare "$PROGS/harden_doorbell" "$end"
+		[ "$status" -eq 0 ]
+		[[ "${lines[0]}" =~ ^closed=$end\ next=(eof|reset)$ ]]
+		[[ "${lines[1]}" =~ ^cpu_ticks=([0-9]+)$ ]]
+		[ "${BASH_REMATCH[1]}" -lt 50 ]                               # idle, not spinning
+		[ "${lines[2]}" = "after eof=4 reset=0" ]
+	done
+}
+
+# harden_linger_end closes 1000 sockets that would linger, one every 100 us, while the drain thread,
+# its descriptors closed, ends: each must be closed by it (FIN after a linger, or RST as a plain
+# close), none handed over behind its last walk over the slots and left open (about 100 were).
+@test "sockets handed over while the drain thread ends, its descriptors closed behind its back, each get their FIN or RST" {
+	run "$PROGS/harden_linger_end"
+	[ "$output" = "eof=0 reset=1000 stranded=0" ]
+	TCPRARE_LOG=$LOG run with_tcprare "$PROGS/harden_linger_end"
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ ^eof=[0-9]+\ reset=[0-9]+\ stranded=0$ ]]
+}
+
 # --- a daemoniser's close loop ---
 
 # Stevens' daemon_init closes every number below sysconf(_SC_OPEN_MAX). The library's log file is
