@@ -218,10 +218,15 @@ void fdstate_note_linger_option(int fd, bool on)
 	struct fd_entry *e = fdstate_entry(fd);
 	if (!e)
 		return;
-	uint32_t flags = LOAD(e->flags);
-	/* Turned off on a listener: the connections it completed meanwhile keep the kernel's copy, on. */
-	bool queued_keep_it = !on && (flags & ORIGIN_MASK) == FD_LISTENING && flags & FLAG_LINGER_OPTION;
-	update_flags(e, on ? 0 : FLAG_LINGER_OPTION, on ? FLAG_LINGER_OPTION : queued_keep_it ? FLAG_OPTIONS_UNSEEN : 0);
+	/* Changed on a listener: the connections it completed meanwhile keep the kernel's copy of before. */
+	bool queued_keep_theirs = (LOAD(e->flags) & ORIGIN_MASK) == FD_LISTENING;
+	update_flags(e, on ? 0 : FLAG_LINGER_OPTION,
+		     (on ? FLAG_LINGER_OPTION : 0) | (queued_keep_theirs ? FLAG_OPTIONS_UNSEEN : 0));
+}
+
+void fdstate_note_options_unseen(int fd)
+{
+	note_flags(fd, FLAG_OPTIONS_UNSEEN);
 }
 
 void fdstate_mark_shared(int fd)

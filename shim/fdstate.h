@@ -87,6 +87,8 @@ void fdstate_note_reads_unseen(int fd);
 void fdstate_note_in_epoll(int fd);
 /* The program set SO_LINGER on fd, on (l_onoff) or off. */
 void fdstate_note_linger_option(int fd, bool on);
+/* It set an option on fd where the hook cannot tell what (syscall()): its close asks the kernel. */
+void fdstate_note_options_unseen(int fd);
 void fdstate_mark_shared(int fd);
 /* What the write path needs to know, from one lookup. */
 struct write_note {

@@ -12,8 +12,9 @@
  * syscall() is interposed by an assembly trampoline, as vfork() is (vfork.c), and for the same reason:
  * syscall(SYS_vfork), or SYS_clone with CLONE_VFORK, returns in the child into the caller's frame,
  * and a C wrapper's own frame below it would be overwritten before the parent resumes. Such a vfork
- * is noted as vfork() notes it, so that the child's hooks pass through; and a socket read through
- * syscall() is noted as read where no hook counts (fdstate_note_reads_unseen). */
+ * is noted as vfork() notes it, so that the child's hooks pass through; a socket read through
+ * syscall() is noted as read where no hook counts (fdstate_note_reads_unseen), and one whose
+ * SO_LINGER is set through it as one whose options the close must ask about. */
 #include "clock.h"
 #include "config.h"
 #include "fdstate.h"
@@ -26,6 +27,7 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 /* The kernel's ABI (linux/seccomp.h, which musl's headers lack): prctl's modes, and seccomp()'s
@@ -108,6 +110,11 @@ syscall_fn tcprare_syscall_prepare(long number, unsigned long op, unsigned long 
 #ifdef SYS_vfork
 	if (number == SYS_vfork)
 		vfork_note_start();
+#endif
+#ifdef SYS_setsockopt
+	/* SO_LINGER set through syscall(): its value is past the arguments seen here (linger.c). */
+	if (number == SYS_setsockopt && (int)flags == SOL_SOCKET && (long)args == SO_LINGER && !in_vfork_child())
+		fdstate_note_options_unseen((int)op);
 #endif
 	int read_fd = read_from(number, op, flags);
 	if (read_fd >= 0 && !in_vfork_child())

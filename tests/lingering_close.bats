@@ -151,10 +151,11 @@ logged() { with_tcprare "$@" 2>"$BATS_TEST_TMPDIR/stderr"; } # run's output is s
 
 # nolinger_listener: set on the listener, which the kernel copies to the connections it completes;
 # nolinger_dup_listener: through a copy of the listener's descriptor; nolinger_queued: the listener's
-# turned off again after the connection completed, before its accept (it keeps the copy it got).
+# turned off again after the connection completed, before its accept (it keeps the copy it got);
+# nolinger_syscall: set with syscall(SYS_setsockopt), whose value the library cannot see.
 @test "a close the program made abortive with SO_LINGER {1, 0}, on the socket or on its listener, still sends RST" {
 	local scenario
-	for scenario in nolinger nolinger_listener nolinger_dup_listener nolinger_queued; do
+	for scenario in nolinger nolinger_listener nolinger_dup_listener nolinger_queued nolinger_syscall; do
 		run probe "$scenario"
 		[ "${lines[2]}" = "peer got=1000 end=ECONNRESET" ]
 		run probe_with "$scenario"

@@ -15,6 +15,7 @@
  *   nolinger_dup_listener  set through a dup() of the listener, before the client connects
  *   nolinger_queued  set on the listener, the client connects, then the listener's is turned off
  *             ({0, 0}) before the accept: the queued connection keeps the copy it got, on
+ *   nolinger_syscall  SO_LINGER {1, 0} set with syscall(SYS_setsockopt), which no hook sees
  *   nolinger_undone  SO_LINGER {1, 0}, then {0, 0}, then close(server): an ordinary close again
  *   drained   the program lingers itself, as Apache does: shutdown(SHUT_WR), the client reads to EOF
  *             and closes, the server reads everything to EOF ("server drained=N eof=1"), then closes
@@ -161,7 +162,7 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - 1) {
 		fprintf(stderr, "usage: linger_probe [-6] [-u UNREAD] [-a ANSWER] plain|dup|nolinger|"
-				"nolinger_listener|nolinger_dup_listener|nolinger_queued|nolinger_undone|drained|"
+				"nolinger_listener|nolinger_dup_listener|nolinger_queued|nolinger_syscall|nolinger_undone|drained|"
 				"dup2|dup3|dup2bad|fclose|fclose_epipe|freopen|stdio_read|raw_read\n");
 		return 2;
 	}
@@ -199,6 +200,9 @@ int main(int argc, char **argv)
 		if ((!strcmp(scenario, "nolinger") || !strcmp(scenario, "nolinger_undone")) && set_linger(server, 1) != 0)
 			die("SO_LINGER");
 		if (!strcmp(scenario, "nolinger_undone") && set_linger(server, 0) != 0)
+			die("SO_LINGER");
+		if (!strcmp(scenario, "nolinger_syscall") &&
+		    syscall(SYS_setsockopt, server, SOL_SOCKET, SO_LINGER, &(struct linger){1, 0}, sizeof(struct linger)) != 0)
 			die("SO_LINGER");
 		errno = 0;
 		int rc = close(server);
