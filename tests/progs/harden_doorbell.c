@@ -52,7 +52,7 @@ static const char *close_with_unread(void)
 		die("send");
 	usleep(20000); /* queued on the server's side */
 	close(server);
-	ssize_t n;
+	ssize_t n = -1; /* no answer within 5 s: counted as a reset */
 	struct pollfd p = {.fd = client, .events = POLLIN};
 	while (poll(&p, 1, 5000) == 1 && (n = recv(client, buf, sizeof(buf), 0)) > 0)
 		;
