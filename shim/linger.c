@@ -45,6 +45,7 @@ struct lingering {
 	bool watched;    /* taken up by the drain thread */
 	bool registered; /* in the drain thread's epoll set */
 	int program_fd;  /* the number the program closed, and its addresses, for the log */
+	int unread;      /* what the close found unread, for the log */
 	struct socket_addresses addresses;
 	bool addressed;  /* the addresses were read by the closing thread */
 	bool announced;  /* and "linger started" logged by it */
@@ -582,6 +583,7 @@ static void linger_copy(int copy, const struct fd_facts *facts, struct doorbell_
 	 * would leave the socket, and its registration in the drain's epoll set, alive. */
 	m->slot = (uint32_t)slot;
 	slots[slot].program_fd = m->program_fd;
+	slots[slot].unread = m->unread;
 	slots[slot].start_ms = fdstate_now_ms();
 	slots[slot].bytes = 0;
 	/* The program sent its FIN itself and left nothing unread: the linger matters only if data comes
@@ -800,7 +802,9 @@ static void register_for_events(struct lingering *l, uint32_t slot)
 		l->registered = true;
 }
 
-static void watch(uint32_t slot, const struct doorbell_message *m)
+/* Takes the slot's socket up. From the slot alone, not from its message: a message may come late,
+ * for a socket that ended meanwhile, when its slot holds the next one. */
+static void watch(uint32_t slot)
 {
 	if (slot >= LINGER_MAX_LIMIT)
 		return;
@@ -820,7 +824,7 @@ static void watch(uint32_t slot, const struct doorbell_message *m)
 		return;
 	}
 	if (!l->announced && !l->quiet)
-		LOG_EVENT_AT(EV_LINGER_STARTED, l->program_fd, &l->addresses, FIELD_NUM("unread", m->unread));
+		LOG_EVENT_AT(EV_LINGER_STARTED, l->program_fd, &l->addresses, FIELD_NUM("unread", l->unread));
 	/* The peer gets everything we wrote, then FIN. Failing, the connection has ended meanwhile (the
 	 * program had sent its FIN, or the close had, and the peer's came back; or a reset): what is
 	 * left to read says how. A quiet socket's FIN is out, and its peer's EOF often in by now. */
@@ -837,7 +841,7 @@ static bool answer_doorbell(void)
 	ssize_t n;
 	while ((n = real.read(LOAD(doorbell_read), m, sizeof(m))) > 0)
 		for (size_t i = 0; i < (size_t)n / sizeof(m[0]); i++)
-			watch(m[i].slot, &m[i]);
+			watch(m[i].slot);
 	return n != 0;
 }
 
@@ -856,11 +860,10 @@ static bool pass_over_slots(bool quiet_waiting)
 	quiet_waiting = false;
 	for EACH_TAKEN(i) {
 		struct lingering *l = &slots[i];
-		struct doorbell_message lost = {.slot = (uint32_t)i, .program_fd = -1};
 		if (!published(l))
 			continue;
 		if (!l->watched)
-			watch((uint32_t)i, &lost);
+			watch((uint32_t)i);
 		else if (l->quiet && !l->registered && drain(l))
 			register_for_events(l, (uint32_t)i);
 		quiet_waiting |= published(l) && l->quiet && !l->registered;
