@@ -108,15 +108,12 @@ void fdstate_track(int fd, enum fd_origin origin)
 
 bool fdstate_track_accepted(int fd, int listener)
 {
-	struct fd_entry *l = fdstate_entry(listener);
-	if (!l)
+	struct fd_facts l;
+	if (!fdstate_get(listener, &l))
 		return false;
-	uint32_t flags = LOAD(l->flags);
+	uint32_t options = l.flags & (FLAG_LINGER_OPTION | FLAG_OPTIONS_UNSEEN);
 	/* A listener another descriptor or process holds may have had its options set through that one. */
-	if (flags & FLAG_SHARED || LOAD(l->fork_gen) != LOAD(fdstate_fork_generation))
-		flags |= FLAG_OPTIONS_UNSEEN;
-	track_new(fd, INODE_UNKNOWN, FD_ACCEPTED | (flags & (FLAG_LINGER_OPTION | FLAG_OPTIONS_UNSEEN)),
-		  fdstate_now_ms());
+	track_new(fd, INODE_UNKNOWN, FD_ACCEPTED | options | (l.shared ? FLAG_OPTIONS_UNSEEN : 0), fdstate_now_ms());
 	return true;
 }
 
