@@ -83,13 +83,10 @@ static int epoll_fd = -1, doorbell_read = -1, doorbell_write = -1; /* kept by ow
 static bool unrung; /* a socket came without a message (quiet, or the pipe full): look for it */
 static bool waits_long; /* the drain thread's wait may outlast PICKUP_MS: a quiet close rings */
 
-/* A socket handed over, through the doorbell pipe: written whole by one write(), as it is smaller
- * than PIPE_BUF, so the drain thread reads it whole, and after the closing thread wrote it. */
-struct doorbell_message {
-	uint32_t slot;
-	int32_t program_fd;
-	int32_t unread;
-};
+/* The doorbell's message for a socket handed over is its slot's number (the slot says the rest):
+ * written whole by one write(), as it is smaller than PIPE_BUF, so the drain thread reads it whole,
+ * and after the closing thread wrote it. */
+typedef uint32_t doorbell_message;
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
@@ -272,10 +269,10 @@ static bool descriptors_ready(void)
  * pipe whose reading end it closed (that write would raise SIGPIPE in the program's thread). Unrung,
  * the socket waits for the thread's next pass, which finds its descriptors gone and closes it
  * (end_every). */
-static void ring(const struct doorbell_message *m)
+static void ring(doorbell_message slot)
 {
 	if (!ownfd_intact(&doorbell_write) || !ownfd_intact(&doorbell_read) ||
-	    real.write(LOAD(doorbell_write), m, sizeof(*m)) != (ssize_t)sizeof(*m)) /* atomic: < PIPE_BUF */
+	    real.write(LOAD(doorbell_write), &slot, sizeof(slot)) != (ssize_t)sizeof(slot)) /* atomic: < PIPE_BUF */
 		STORE(unrung, true);
 }
 
@@ -283,11 +280,11 @@ static void ring(const struct doorbell_message *m)
  * unless the thread may sleep longer: then, or if must_ring, it is rung for. Each side stores its
  * flag before it reads the other's (next_wait_ms), so at least one sees the other's. The flag is
  * set either way: the passes read a quiet socket until it ends or joins the epoll set. */
-static void hand_quietly(const struct doorbell_message *m, bool must_ring)
+static void hand_quietly(doorbell_message slot, bool must_ring)
 {
 	__atomic_store_n(&unrung, true, __ATOMIC_SEQ_CST);
 	if (must_ring || __atomic_load_n(&waits_long, __ATOMIC_SEQ_CST))
-		ring(m);
+		ring(slot);
 }
 
 /* With SO_LINGER on, the program chose its close itself: {1, 0} sends RST on purpose (HAProxy's
@@ -568,22 +565,21 @@ static void close_plainly(int copy)
  * thread started before the program let go is still in the kernel: that write holds the socket open
  * until it is done, and a shutdown would cut it short; then ours is the plain close the program asked
  * for. (A claimed slot is the drain thread's to act on.) */
-static void linger_copy(int copy, const struct fd_facts *facts, struct doorbell_message *m)
+static void linger_copy(int copy, const struct fd_facts *facts, int program_fd, int unread)
 {
 	int slot = -1;
 	unsigned int lingering;
-	const char *plain = fdstate_writing(m->program_fd, facts->generation) ? "writing"
+	const char *plain = fdstate_writing(program_fd, facts->generation) ? "writing"
 			    : (slot = claim(&lingering)) < 0 ? "limit" : NULL;
 	if (plain) {
-		skip(copy, m->program_fd, plain); /* the addresses through the copy, while it is open */
+		skip(copy, program_fd, plain); /* the addresses through the copy, while it is open */
 		close_plainly(copy);
 		return;
 	}
 	/* Only now: the drain thread must find the copy the socket's last descriptor, or closing it
 	 * would leave the socket, and its registration in the drain's epoll set, alive. */
-	m->slot = (uint32_t)slot;
-	slots[slot].program_fd = m->program_fd;
-	slots[slot].unread = m->unread;
+	slots[slot].program_fd = program_fd;
+	slots[slot].unread = unread;
 	slots[slot].start_ms = fdstate_now_ms();
 	slots[slot].bytes = 0;
 	/* The program sent its FIN itself and left nothing unread: the linger matters only if data comes
@@ -591,7 +587,7 @@ static void linger_copy(int copy, const struct fd_facts *facts, struct doorbell_
 	 * the peer's EOF having changed nothing on the wire (haproxy closes so). Such a linger is logged
 	 * once data comes, and waits for the drain thread's next pass (PICKUP_MS) instead of waking it,
 	 * unless the thread may sleep longer, or slots run short. */
-	bool quiet = facts->flags & FLAG_SHUT_WR && m->unread == 0;
+	bool quiet = facts->flags & FLAG_SHUT_WR && unread == 0;
 	slots[slot].quiet = quiet;
 	bool waiting = LOAD(thread_state) != RUNNING;
 	/* The log's addresses while the connection is still up: after the program's own shutdown() the
@@ -606,14 +602,14 @@ static void linger_copy(int copy, const struct fd_facts *facts, struct doorbell_
 				  * (linger.h): the peer gets our FIN now, not then, and the log its line,
 				  * even if the program then execs or _exits and no thread ever starts */
 		real.shutdown(copy, SHUT_WR);
-		LOG_EVENT_AT(EV_LINGER_STARTED, m->program_fd, &slots[slot].addresses, FIELD_NUM("unread", m->unread));
+		LOG_EVENT_AT(EV_LINGER_STARTED, program_fd, &slots[slot].addresses, FIELD_NUM("unread", unread));
 		slots[slot].announced = true;
 	}
 	publish(slot, copy, facts->inode);
 	if (quiet)
-		hand_quietly(m, waiting || lingering > LOAD(capacity) / 2);
+		hand_quietly((doorbell_message)slot, waiting || lingering > LOAD(capacity) / 2);
 	else
-		ring(m);
+		ring((doorbell_message)slot);
 	if (waiting || LOAD(thread_state) != RUNNING) /* or it ended meanwhile (see drain_loop) */
 		STORE(linger_wanted, true);
 }
@@ -641,10 +637,9 @@ static bool hand_over(int fd, const struct fd_facts *facts, int unread)
 		end_handing();
 		return skip(fd, fd, unready);
 	}
-	struct doorbell_message m = {.program_fd = fd, .unread = unread};
 	take_over(fd, copy);
 	real.close(fd);
-	linger_copy(copy, facts, &m);
+	linger_copy(copy, facts, fd, unread);
 	end_handing();
 	return true;
 }
@@ -700,19 +695,19 @@ int linger_drop(int fd, int (*release)(void *), void *call)
 	errno = saved;
 	int rc = release(call);
 	saved = errno;
-	struct doorbell_message m = {.program_fd = fd};
+	int unread;
 	const char *unready = NULL;
 	if (inode_of(fd) == facts.inode) { /* the call failed, and the program still holds its socket */
 		fdstate_move(copy, fd);
 		fdstate_set_origin(fd, facts.origin);
 		real.close(copy);
-	} else if (!worth_lingering(copy, fd, &facts, &m.unread))
+	} else if (!worth_lingering(copy, fd, &facts, &unread))
 		close_plainly(copy);
 	else if ((unready = !epoll_clear ? "epoll_instances" : begin_handing())) {
 		skip(copy, fd, unready);
 		close_plainly(copy);
 	} else {
-		linger_copy(copy, &facts, &m);
+		linger_copy(copy, &facts, fd, unread);
 		end_handing();
 	}
 	errno = saved;
@@ -837,11 +832,11 @@ static void watch(uint32_t slot)
  * (and the pipe would wake the thread for good). */
 static bool answer_doorbell(void)
 {
-	struct doorbell_message m[64];
+	doorbell_message rung[64];
 	ssize_t n;
-	while ((n = real.read(LOAD(doorbell_read), m, sizeof(m))) > 0)
-		for (size_t i = 0; i < (size_t)n / sizeof(m[0]); i++)
-			watch(m[i].slot);
+	while ((n = real.read(LOAD(doorbell_read), rung, sizeof(rung))) > 0)
+		for (size_t i = 0; i < (size_t)n / sizeof(rung[0]); i++)
+			watch(rung[i]);
 	return n != 0;
 }
 
@@ -1064,7 +1059,7 @@ void linger_stand_down(void)
 	/* Wake it, from its wait for descriptors or from epoll_wait (a message for no slot). */
 	syscall(SYS_futex, &descriptors, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 	if (LOAD(descriptors) == DESCRIPTORS_READY)
-		ring(&(struct doorbell_message){.slot = UINT32_MAX, .program_fd = -1});
+		ring(UINT32_MAX); /* no slot's */
 	wait_while(RUNNING, false, 3 * SCAN_MS, 1);
 	if (LOAD(thread_state) == PARKED)
 		clock_sleep_ms(2); /* from its store to inside its wait */
