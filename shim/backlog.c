@@ -127,7 +127,7 @@ void backlog_report(int fd, const struct listen_plan *plan)
 void backlog_check_queue(int listener)
 {
 	struct tcp_info info;
-	if (config.backlog == BACKLOG_OFF || !fdstate_queue_check_due(listener) || !config_ports_cover(listener))
+	if (config.backlog == BACKLOG_OFF || !config_ports_cover(listener))
 		return;
 	int saved = errno;
 	if (listener_info(listener, &info) && info.tcpi_unacked >= info.tcpi_sacked) {

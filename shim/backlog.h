@@ -14,7 +14,8 @@ struct listen_plan {
 struct listen_plan backlog_plan(int fd, int requested);
 /* After a successful listen(): reads back the backlog the kernel applied and logs what happened. */
 void backlog_report(int fd, const struct listen_plan *plan);
-/* After accept() took a connection from a tracked listener: was the queue full? */
+/* After accept() took a connection from a tracked listener, once per clock tick at most
+ * (fdstate_track_accepted): was the queue full? */
 void backlog_check_queue(int listener);
 /* ListenOverflows of this network namespace since this process first listened; -1 if it never did. */
 long long backlog_netns_overflows(void);

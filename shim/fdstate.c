@@ -106,14 +106,21 @@ void fdstate_track(int fd, enum fd_origin origin)
 	track_new(fd, INODE_UNKNOWN, origin, fdstate_now_ms());
 }
 
-bool fdstate_track_accepted(int fd, int listener)
+bool fdstate_track_accepted(int fd, int listener, bool *queue_check_due)
 {
-	struct fd_facts l;
-	if (!fdstate_get(listener, &l))
+	struct fd_entry *l = fdstate_entry(listener);
+	if (!l)
 		return false;
-	uint32_t options = l.flags & (FLAG_LINGER_OPTION | FLAG_OPTIONS_UNSEEN);
+	uint32_t flags = LOAD(l->flags), now = fdstate_now_ms();
+	uint32_t options = flags & (FLAG_LINGER_OPTION | FLAG_OPTIONS_UNSEEN);
 	/* A listener another descriptor or process holds may have had its options set through that one. */
-	track_new(fd, INODE_UNKNOWN, FD_ACCEPTED | options | (l.shared ? FLAG_OPTIONS_UNSEEN : 0), fdstate_now_ms());
+	if (fdstate_entry_shared(l, flags))
+		options |= FLAG_OPTIONS_UNSEEN;
+	track_new(fd, INODE_UNKNOWN, FD_ACCEPTED | options, now);
+	uint32_t tick = now | 1; /* 0 means "never" */
+	*queue_check_due = LOAD(l->queue_check_ms) != tick;
+	if (*queue_check_due)
+		STORE(l->queue_check_ms, tick);
 	return true;
 }
 
@@ -329,16 +336,6 @@ uint32_t fdstate_identity(int fd)
 	    __atomic_compare_exchange_n(&e->ino, &known, now, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return now;
 	return now == known ? now : 0;
-}
-
-bool fdstate_queue_check_due(int fd)
-{
-	struct fd_entry *e = fdstate_entry(fd);
-	uint32_t now = fdstate_now_ms() | 1; /* 0 means "never" */
-	if (!e || LOAD(e->queue_check_ms) == now)
-		return false;
-	STORE(e->queue_check_ms, now);
-	return true;
 }
 
 uint32_t fdstate_note_queue_full(int fd)

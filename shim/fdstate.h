@@ -64,8 +64,10 @@ static inline uint32_t fdstate_now_ms(void)
 /* Starts tracking fd, a TCP socket made here, with the given origin (no system call). */
 void fdstate_track(int fd, enum fd_origin origin);
 /* Starts tracking fd, accepted from listener, if the listener is tracked: the kernel copies the
- * listener's options to it, and the entry what the table knows of them. False if it is not. */
-bool fdstate_track_accepted(int fd, int listener);
+ * listener's options to it, and the entry what the table knows of them. False if it is not. Sets
+ * *queue_check_due: should this accept look at the listener's accept queue? Once per clock tick (a
+ * few ms) at most. One lookup of the listener and one clock read: every accept asks. */
+bool fdstate_track_accepted(int fd, int listener, bool *queue_check_due);
 /* Tracks fd if it is a TCP socket (a few getsockopt calls): for descriptors we did not create. */
 bool fdstate_adopt(int fd, enum fd_origin origin);
 /* Adopts every TCP socket open at load time, as inherited and shared. */
@@ -121,6 +123,8 @@ bool fdstate_writing(int fd, uint32_t generation);
 
 /* Inline (below): every close of a socket forgets it. */
 static inline void fdstate_forget(int fd);
+/* The same for the entry of fd, looked up already. */
+static inline void fdstate_forget_entry(struct fd_entry *e);
 void fdstate_forget_range(unsigned int first, unsigned int last);
 /* newfd now names oldfd's socket: both are shared from here on. */
 void fdstate_copy(int oldfd, int newfd);
@@ -138,6 +142,8 @@ void fdstate_note_spawn(bool with_file_actions);
 /* Reads the facts; false if fd is not a tracked TCP socket. Lock-free; touches no errno. Inline
  * (below): every close of a connection asks. */
 static inline bool fdstate_get(int fd, struct fd_facts *facts);
+/* The same from the entry of a tracked socket (fdstate_entry), looked up already. */
+static inline void fdstate_facts(struct fd_entry *e, struct fd_facts *facts);
 /* Confirms, with one fstat, that fd still is the socket the table describes, and returns its inode
  * (0: it is not). A socket made here (socket(), accept()) has its identity recorded by the first such
  * check: the table may go stale behind our back only between that and its tracking. Preserves errno. */
@@ -147,8 +153,6 @@ static inline bool fdstate_still_same(int fd)
 	return fdstate_identity(fd) != 0;
 }
 
-/* Should this accept look at the listener's accept queue? Once per clock tick (a few ms) at most. */
-bool fdstate_queue_check_due(int fd);
 /* A listener's accept queue was found full: returns how often that has happened on it. */
 uint32_t fdstate_note_queue_full(int fd);
 
@@ -209,11 +213,16 @@ static inline struct fd_entry *fdstate_entry(int fd)
 	return e && __atomic_load_n(&e->ino, __ATOMIC_ACQUIRE) ? e : NULL;
 }
 
+static inline void fdstate_forget_entry(struct fd_entry *e)
+{
+	__atomic_store_n(&e->ino, 0, __ATOMIC_RELEASE);
+}
+
 static inline void fdstate_forget(int fd)
 {
 	struct fd_entry *e = fdstate_place(fd);
 	if (e)
-		__atomic_store_n(&e->ino, 0, __ATOMIC_RELEASE);
+		fdstate_forget_entry(e);
 }
 
 static inline bool fdstate_is_tracked(int fd)
@@ -224,24 +233,33 @@ static inline bool fdstate_is_tracked(int fd)
 /* Bumped by each fork: an entry made before the last one is shared with another process. */
 extern uint32_t fdstate_fork_generation;
 
-static inline bool fdstate_get(int fd, struct fd_facts *facts)
+/* Does another descriptor or process share the socket of entry e, whose flags are these? */
+static inline bool fdstate_entry_shared(struct fd_entry *e, uint32_t flags)
 {
-	struct fd_entry *e = fdstate_entry(fd);
-	if (!e)
-		return false;
+	return (flags & FLAG_SHARED) || __atomic_load_n(&e->fork_gen, __ATOMIC_RELAXED) !=
+						__atomic_load_n(&fdstate_fork_generation, __ATOMIC_RELAXED);
+}
+
+static inline void fdstate_facts(struct fd_entry *e, struct fd_facts *facts)
+{
 	uint32_t flags = __atomic_load_n(&e->flags, __ATOMIC_RELAXED);
 	*facts = (struct fd_facts){
 		.inode = __atomic_load_n(&e->ino, __ATOMIC_RELAXED),
 		.origin = (enum fd_origin)(flags & ORIGIN_MASK),
 		.flags = flags,
-		.shared = (flags & FLAG_SHARED) ||
-			  __atomic_load_n(&e->fork_gen, __ATOMIC_RELAXED) !=
-				  __atomic_load_n(&fdstate_fork_generation, __ATOMIC_RELAXED),
+		.shared = fdstate_entry_shared(e, flags),
 		.last_word = __atomic_load_n(&e->last_word, __ATOMIC_RELAXED),
 		.generation = __atomic_load_n(&e->generation, __ATOMIC_RELAXED),
 		.bytes_read = __atomic_load_n(&e->bytes_read, __ATOMIC_RELAXED),
 	};
-	return true;
+}
+
+static inline bool fdstate_get(int fd, struct fd_facts *facts)
+{
+	struct fd_entry *e = fdstate_entry(fd);
+	if (e)
+		fdstate_facts(e, facts);
+	return e != NULL;
 }
 
 static inline enum fd_origin fdstate_origin(struct fd_entry *e)

@@ -77,8 +77,10 @@ void hooks_note_connected(int fd)
  * which every intervention turns away, as TCP_INFO fails on it, before it acts. */
 static int note_accepted(int listener, int fd)
 {
-	if (fd >= 0 && fdstate_track_accepted(fd, listener)) {
-		backlog_check_queue(listener);
+	bool queue_check_due;
+	if (fd >= 0 && fdstate_track_accepted(fd, listener, &queue_check_due)) {
+		if (queue_check_due)
+			backlog_check_queue(listener);
 		linger_prepare();
 	} else if (fd >= 0)
 		fdstate_forget(fd);
@@ -152,13 +154,14 @@ INTERPOSED int close(int fd)
 		return real.close(fd);
 	struct fd_entry *e = fdstate_entry(fd);
 	if (e && fdstate_origin(e) != FD_LINGERING) { /* a socket of the program's (see ownfd.c) */
-		if (config.linger != MODE_OFF && linger_close(fd)) /* linger_watches(), e in hand */
+		if (config.linger != MODE_OFF && linger_close(fd, e)) /* linger_watches(), e in hand */
 			return 0;
 	} else if (refuse_own(fd))
 		return -1;
 	else
 		epollset_note_closed(fd);
-	fdstate_forget(fd); /* before the number is free for another thread to reuse */
+	if (e) /* before the number is free for another thread to reuse */
+		fdstate_forget_entry(e);
 	return real.close(fd);
 }
 

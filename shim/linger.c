@@ -466,10 +466,15 @@ static bool skip(int seen_fd, int shown_fd, const char *reason)
 /* Never on a socket another descriptor or process may still use (shutdown() would cut it for them,
  * and their copy keeps the socket open anyway), nor on one the program read to its end: from the
  * table alone, before any system call. */
+static bool lingerable(const struct fd_facts *facts)
+{
+	return !facts->shared && !(facts->flags & FLAG_READ_EOF) &&
+	       (facts->origin == FD_CONNECTED || facts->origin == FD_ACCEPTED);
+}
+
 static bool may_linger(int fd, struct fd_facts *facts)
 {
-	return fdstate_get(fd, facts) && !facts->shared && !(facts->flags & FLAG_READ_EOF) &&
-	       (facts->origin == FD_CONNECTED || facts->origin == FD_ACCEPTED);
+	return fdstate_get(fd, facts) && lingerable(facts);
 }
 
 /* Is the socket open in another process, made where no hook saw it (see process.h)? Asked only
@@ -662,11 +667,12 @@ bool linger_holds(int fd)
 	return e && fdstate_origin(e) == FD_LINGERING && fdstate_still_same(fd);
 }
 
-bool linger_close(int fd)
+bool linger_close(int fd, struct fd_entry *e)
 {
 	struct fd_facts facts;
 	int unread;
-	if (!may_linger(fd, &facts))
+	fdstate_facts(e, &facts);
+	if (!lingerable(&facts))
 		return false;
 	int saved = errno;
 	bool taken = worth_lingering(fd, fd, &facts, &unread) && hand_over(fd, &facts, unread);

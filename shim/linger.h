@@ -69,10 +69,10 @@ void linger_prepare(void);
  * in accept(), its workers waiting on a condition variable, which no hook sees). */
 void linger_note_program_thread(void);
 
-/* For close(fd) on a watched fd. True: the socket now lingers in the background and the program's
+/* For close(fd) on a watched fd, whose entry is e. True: the socket now lingers in the background and the program's
  * number has been released (close() returns 0). False: the caller closes fd as usual (in observe
  * mode, after a log line if that close will send RST). */
-bool linger_close(int fd);
+bool linger_close(int fd, struct fd_entry *e);
 
 /* For a call other than close() that takes the program's last descriptor of a socket away: dup2() or
  * dup3() over it, fclose() or freopen() of a FILE made on it. release(call) makes the call; if fd is
