@@ -77,9 +77,10 @@ uint64_t fdstate_sockets_seen(void);
 
 void fdstate_set_origin(int fd, enum fd_origin origin);
 void fdstate_note_read_eof(int fd);
-/* After each read of data on fd: how much it brought (and whether that is gone from the socket: not a
- * MSG_PEEK). Inline (below): every read tells. */
-static inline void fdstate_note_read(int fd, size_t bytes, bool consumed);
+/* After each read of data on the tracked socket whose entry is e: how much it brought (and whether
+ * that is gone from the socket: not a MSG_PEEK). Inline (below): every read tells. */
+struct fd_entry;
+static inline void fdstate_note_read(struct fd_entry *e, size_t bytes, bool consumed);
 void fdstate_note_peer_closed(int fd);
 void fdstate_note_shutdown(int fd, int how);
 void fdstate_note_gave_up(int fd);
@@ -99,7 +100,6 @@ struct write_note {
 };
 /* Records a write on the tracked socket whose entry (fdstate_entry) is e. Inline (below) into the
  * guard, which every write on a tracked socket calls. */
-struct fd_entry;
 static inline void fdstate_note_write(struct fd_entry *e, struct write_note *note);
 /* The same facts without recording a write: for a stdio call, which may only fill the stream's
  * buffer. The clock of the last write must move only when bytes go to the kernel (the guard's
@@ -332,11 +332,8 @@ static inline void fdstate_note_wrote(struct fd_entry *e, size_t bytes)
 /* A kilobyte or more says the peer sends in bulk (an upload): see linger.c. */
 #define FDSTATE_BULK_READ_MIN 1024
 
-static inline void fdstate_note_read(int fd, size_t bytes, bool consumed)
+static inline void fdstate_note_read(struct fd_entry *e, size_t bytes, bool consumed)
 {
-	struct fd_entry *e = fdstate_entry(fd);
-	if (!e)
-		return;
 	uint32_t flags = __atomic_load_n(&e->flags, __ATOMIC_RELAXED);
 	if (consumed) { /* not atomic: a lost update only counts less (see struct fd_entry) */
 		__atomic_store_n(&e->bytes_read, __atomic_load_n(&e->bytes_read, __ATOMIC_RELAXED) + bytes,

@@ -16,10 +16,12 @@ void hooks_note_connected(int fd);
  * The rest are the fields of the write's struct write_size, for the guard's
  * log, built only when it looks. A vfork child's number may name another socket than the parent's,
  * and the table and the log are the parent's: it writes as without the library. */
-#define GUARDED_WRITE(fd, flags, call, ...)                                                           \
+#define GUARDED_WRITE(fd, flags, call, ...) GUARDED_WRITE_ON(fdstate_entry(fd), fd, flags, call, __VA_ARGS__)
+/* The same, with fd's entry (fdstate_entry) looked up already. */
+#define GUARDED_WRITE_ON(entry, fd, flags, call, ...)                                                 \
 	({                                                                                            \
 		__typeof__(call) result_ = -1;                                                        \
-		struct fd_entry *entry_ = in_vfork_child() ? NULL : fdstate_entry(fd);                \
+		struct fd_entry *entry_ = in_vfork_child() ? NULL : (entry);                          \
 		struct write_note note_;                                                              \
 		if (!(entry_ && closewait_due(entry_, &note_) &&                                      \
 		      closewait_refuses((fd), note_, (flags), &(struct write_size){__VA_ARGS__}))) {  \

@@ -27,20 +27,20 @@ static bool iov_has_room(const struct iovec *iov, size_t n)
  * recv's; MSG_PEEK leaves the data in the socket, and MSG_ERRQUEUE reads the socket's error queue
  * (timestamps, zerocopy completions), not its data. A vfork child's number may name another socket
  * than the parent's: it notes nothing (vfork.h). */
-static ssize_t note_read(int fd, ssize_t got, bool had_room, int flags)
+static ssize_t note_read(struct fd_entry *e, int fd, ssize_t got, bool had_room, int flags)
 {
-	if (got < 0 || (flags & MSG_ERRQUEUE) || in_vfork_child())
+	if (got < 0 || (flags & MSG_ERRQUEUE) || !e || in_vfork_child())
 		return got;
 	if (got == 0 && had_room)
 		fdstate_note_read_eof(fd);
 	else if (got > 0)
-		fdstate_note_read(fd, (size_t)got, !(flags & MSG_PEEK));
+		fdstate_note_read(e, (size_t)got, !(flags & MSG_PEEK));
 	return got;
 }
 
-static ssize_t note_readv(int fd, const struct iovec *iov, int n, ssize_t got)
+static ssize_t note_readv(struct fd_entry *e, int fd, const struct iovec *iov, int n, ssize_t got)
 {
-	return note_read(fd, got, got == 0 && iov_has_room(iov, (size_t)n), 0);
+	return note_read(e, fd, got, got == 0 && iov_has_room(iov, (size_t)n), 0);
 }
 
 /* Descriptors passed with SCM_RIGHTS: sent ones are now held by another process too, received ones
@@ -65,16 +65,19 @@ static void note_passed_fds(const struct msghdr *msg, bool received)
 
 /* Each hook on the data path: a descriptor the table does not know (a file, a pipe, a terminal, a
  * socket that is not TCP) goes straight to libc, a tail call with no frame of its own; a tracked
- * socket goes out of line, to NAME_tracked, whose body is TRACKED. Split so because GCC does not
- * shrink-wrap: with the tracked path inline, every untracked call paid its prologue and epilogue. */
+ * socket goes out of line, to NAME_tracked, whose body is TRACKED, with its table entry in hand as
+ * `entry`. Split so because GCC does not shrink-wrap: with the tracked path inline, every untracked
+ * call paid its prologue and epilogue. */
+#define PARAMETERS(...) __VA_ARGS__
 #define HOOK(type, name, params, args, fd, tracked)                                                    \
-	static __attribute__((noinline)) type name##_tracked params                                   \
+	static __attribute__((noinline)) type name##_tracked(struct fd_entry *entry, PARAMETERS params) \
 	{                                                                                             \
 		return tracked;                                                                       \
 	}                                                                                             \
 	INTERPOSED type name params                                                                   \
 	{                                                                                             \
-		return fdstate_is_tracked(fd) ? name##_tracked args : real.name args;                 \
+		struct fd_entry *entry = fdstate_entry(fd);                                           \
+		return entry ? name##_tracked(entry, PARAMETERS args) : real.name args;              \
 	}
 
 /* --- reads --- */
@@ -82,17 +85,17 @@ static void note_passed_fds(const struct msghdr *msg, bool received)
  * each starts the drain thread first if a close asked for it (linger.h). */
 
 HOOK(ssize_t, read, (int fd, void *buf, size_t n), (fd, buf, n), fd,
-     (linger_start_wanted(), note_read(fd, real.read(fd, buf, n), n > 0, 0)))
+     (linger_start_wanted(), note_read(entry, fd, real.read(fd, buf, n), n > 0, 0)))
 
 HOOK(ssize_t, readv, (int fd, const struct iovec *iov, int n), (fd, iov, n), fd,
-     (linger_start_wanted(), note_readv(fd, iov, n, real.readv(fd, iov, n))))
+     (linger_start_wanted(), note_readv(entry, fd, iov, n, real.readv(fd, iov, n))))
 
 HOOK(ssize_t, recv, (int fd, void *buf, size_t n, int flags), (fd, buf, n, flags), fd,
-     (linger_start_wanted(), note_read(fd, real.recv(fd, buf, n, flags), n > 0, flags)))
+     (linger_start_wanted(), note_read(entry, fd, real.recv(fd, buf, n, flags), n > 0, flags)))
 
 HOOK(ssize_t, recvfrom, (int fd, void *buf, size_t n, int flags, sockaddr_arg addr, socklen_t *len),
      (fd, buf, n, flags, addr, len), fd,
-     (linger_start_wanted(), note_read(fd, real.recvfrom(fd, buf, n, flags, addr, len), n > 0, flags)))
+     (linger_start_wanted(), note_read(entry, fd, real.recvfrom(fd, buf, n, flags, addr, len), n > 0, flags)))
 
 /* Not split: descriptors passed over any socket (a UNIX one, mostly) are noted. */
 INTERPOSED ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
@@ -101,7 +104,7 @@ INTERPOSED ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	ssize_t got = real.recvmsg(fd, msg, flags);
 	if (got >= 0)
 		note_passed_fds(msg, true);
-	return note_read(fd, got, got == 0 && iov_has_room(msg->msg_iov, msg->msg_iovlen), flags);
+	return note_read(fdstate_entry(fd), fd, got, got == 0 && iov_has_room(msg->msg_iov, msg->msg_iovlen), flags);
 }
 
 #ifdef __GLIBC__
@@ -134,13 +137,13 @@ INTERPOSED ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, in
 /* --- writes: each asks the guard, then writes --- */
 
 HOOK(ssize_t, write, (int fd, const void *buf, size_t n), (fd, buf, n), fd,
-     GUARDED_WRITE(fd, 0, real.write(fd, buf, n), .len = n))
+     GUARDED_WRITE_ON(entry, fd, 0, real.write(fd, buf, n), .len = n))
 
 HOOK(ssize_t, writev, (int fd, const struct iovec *iov, int n), (fd, iov, n), fd,
-     GUARDED_WRITE(fd, 0, real.writev(fd, iov, n), .iov = iov, .iovcnt = n))
+     GUARDED_WRITE_ON(entry, fd, 0, real.writev(fd, iov, n), .iov = iov, .iovcnt = n))
 
 HOOK(ssize_t, send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags), fd,
-     GUARDED_WRITE(fd, flags, real.send(fd, buf, n, flags), .len = n))
+     GUARDED_WRITE_ON(entry, fd, flags, real.send(fd, buf, n, flags), .len = n))
 
 /* sendto() and sendmsg() with MSG_FASTOPEN connect an unconnected socket as they send (TCP Fast
  * Open, as curl --tcp-fastopen does): afterwards it is a connection of ours, as after connect(). */
@@ -153,13 +156,13 @@ static ssize_t note_fastopen(int fd, int flags, ssize_t sent)
 
 HOOK(ssize_t, sendto, (int fd, const void *buf, size_t n, int flags, const_sockaddr_arg addr, socklen_t len),
      (fd, buf, n, flags, addr, len), fd,
-     note_fastopen(fd, flags, GUARDED_WRITE(fd, flags, real.sendto(fd, buf, n, flags, addr, len), .len = n)))
+     note_fastopen(fd, flags, GUARDED_WRITE_ON(entry, fd, flags, real.sendto(fd, buf, n, flags, addr, len), .len = n)))
 
 /* Not split: a socket it reads (in_fd may be one, since Linux 5.12) tells EOF and bulk as read() does. */
 INTERPOSED ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 {
 	ssize_t sent = GUARDED_WRITE(out_fd, 0, real.sendfile(out_fd, in_fd, offset, count), .len = count);
-	return note_read(in_fd, sent, count > 0, 0);
+	return note_read(fdstate_entry(in_fd), in_fd, sent, count > 0, 0);
 }
 
 /* Not split, as recvmsg: descriptors passed over any socket are noted. */
@@ -196,6 +199,6 @@ INTERPOSED ssize_t sendfile64(int out_fd, int in_fd, off_t *offset, size_t count
 INTERPOSED ssize_t splice(int in_fd, splice_off *in_off, int out_fd, splice_off *out_off, size_t len,
 			  unsigned int flags)
 {
-	return note_read(in_fd, GUARDED_WRITE(out_fd, 0, real.splice(in_fd, in_off, out_fd, out_off, len, flags), .len = len),
+	return note_read(fdstate_entry(in_fd), in_fd, GUARDED_WRITE(out_fd, 0, real.splice(in_fd, in_off, out_fd, out_off, len, flags), .len = len),
 			 len > 0, 0);
 }
