@@ -405,15 +405,14 @@ static bool finished_exchange(int fd, const struct fd_facts *facts)
  * answered early and read on is no such client: the upload it gives up was under way before its
  * answer. A client whose commands the server reads only after a long answer to an earlier one loses
  * them, as without the library: libtcprare(7).)
- * This runs on every close of a connection: a finished exchange costs one or two cheap system calls
- * (finished_exchange), any other close one getsockopt(), and one ioctl() more only if the program
- * may have left input unread; the common one (nothing unread, nothing more to come) leaves first. */
+ * This runs on every close of a connection that is not a finished exchange (finished_exchange, asked
+ * first, settles those with one or two cheap system calls): one getsockopt(), and one ioctl() more
+ * only if the program may have left input unread; the common one (nothing unread, nothing more to
+ * come) leaves first. */
 static bool close_would_lose(int fd, const struct fd_facts *facts, int *unread)
 {
 	struct kernel_tcp_info t;
 	*unread = 0;
-	if (finished_exchange(fd, facts))
-		return false;
 	socklen_t len = tcp_info_of(fd, &t);
 	if (!len)
 		return false;
@@ -485,9 +484,10 @@ static bool held_elsewhere(uint32_t inode)
 	return process_is_unseen_child() || process_descendant_holds(inode);
 }
 
-/* Should the socket the program gives up as shown_fd linger, seen through seen_fd (see note())? The
- * kernel's view first: most closes lose nothing and end here, after two system calls. In observe
- * mode, logs the close that will send RST, and says no. */
+/* Should the socket the program gives up as shown_fd linger, seen through seen_fd (see note())? Asked
+ * once finished_exchange() said it is not a finished exchange that loses nothing. The kernel's view
+ * first: most closes lose nothing and end here, after two system calls. In observe mode, logs the
+ * close that will send RST, and says no. */
 static bool worth_lingering(int seen_fd, int shown_fd, struct fd_facts *facts, int *unread)
 {
 	/* The identity check after the kernel's view: on a stale entry's number, those two system calls
@@ -667,15 +667,21 @@ bool linger_holds(int fd)
 	return e && fdstate_origin(e) == FD_LINGERING && fdstate_still_same(fd);
 }
 
+/* linger_close() once finished_exchange() said no: out of line, so that the common close stays short. */
+static __attribute__((noinline)) bool linger_if_worth(int fd, struct fd_facts *facts)
+{
+	int unread;
+	return worth_lingering(fd, fd, facts, &unread) && hand_over(fd, facts, unread);
+}
+
 bool linger_close(int fd, struct fd_entry *e)
 {
 	struct fd_facts facts;
-	int unread;
 	fdstate_facts(e, &facts);
 	if (!lingerable(&facts))
 		return false;
 	int saved = errno;
-	bool taken = worth_lingering(fd, fd, &facts, &unread) && hand_over(fd, &facts, unread);
+	bool taken = !finished_exchange(fd, &facts) && linger_if_worth(fd, &facts);
 	errno = saved;
 	return taken;
 }
@@ -707,7 +713,7 @@ int linger_drop(int fd, int (*release)(void *), void *call)
 		fdstate_move(copy, fd);
 		fdstate_set_origin(fd, facts.origin);
 		real.close(copy);
-	} else if (!worth_lingering(copy, fd, &facts, &unread))
+	} else if (finished_exchange(copy, &facts) || !worth_lingering(copy, fd, &facts, &unread))
 		close_plainly(copy);
 	else if ((unready = !epoll_clear ? "epoll_instances" : begin_handing())) {
 		skip(copy, fd, unready);
