@@ -17,6 +17,10 @@ struct fd_entry *fdstate_pages[FDSTATE_MAX_FD / FDSTATE_PAGE_ENTRIES];
 uint32_t fdstate_fork_generation;
 static uint64_t sockets_seen;
 
+/* The steps of tracking a new socket, folded into each accept() and socket(): as calls, their frames
+ * took 30 of the library's 490 instructions on a short connection (docs/PERFORMANCE.md, row 7). */
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
@@ -39,7 +43,7 @@ static __attribute__((noinline)) struct fd_entry *map_page(struct fd_entry **slo
 }
 
 /* fd's place in the table, mapping its page if create is set. */
-static struct fd_entry *entry(int fd, bool create)
+ALWAYS_INLINE struct fd_entry *entry(int fd, bool create)
 {
 	struct fd_entry *e = fdstate_place(fd);
 	if (e || !create || (unsigned int)fd >= FDSTATE_MAX_FD)
@@ -63,7 +67,7 @@ static uint32_t inode_of(int fd)
 }
 
 /* Stores an entry; returns whether it did. */
-static bool track(int fd, uint32_t ino, uint32_t flags, uint32_t gen, uint32_t last_write_ms)
+ALWAYS_INLINE bool track(int fd, uint32_t ino, uint32_t flags, uint32_t gen, uint32_t last_write_ms)
 {
 	struct fd_entry *e = entry(fd, true);
 	if (!e || !ino)
@@ -90,7 +94,7 @@ static bool track(int fd, uint32_t ino, uint32_t flags, uint32_t gen, uint32_t l
 
 /* A socket new to this process (not a copy of one it has): counted for the exit summary. The guard's
  * idle clock starts at last_write_ms. */
-static void track_new(int fd, uint32_t ino, uint32_t flags, uint32_t last_write_ms)
+ALWAYS_INLINE void track_new(int fd, uint32_t ino, uint32_t flags, uint32_t last_write_ms)
 {
 	if (track(fd, ino, flags, LOAD(fdstate_fork_generation), last_write_ms))
 		__atomic_add_fetch(&sockets_seen, 1, __ATOMIC_RELAXED);
