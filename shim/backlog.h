@@ -1,6 +1,7 @@
 /* The listen backlog: enlarge a small one, say what the kernel really applied, and notice when a
  * listener's accept queue runs full (the kernel then drops SYNs and final ACKs without a word). */
 #pragma once
+#include "layout.h"
 #include <stdint.h>
 
 /* What listen() will ask of the kernel, and why. */
@@ -16,7 +17,7 @@ struct listen_plan backlog_plan(int fd, int requested);
 void backlog_report(int fd, const struct listen_plan *plan);
 /* After accept() took a connection from a tracked listener, once per clock tick at most
  * (fdstate_track_accepted): was the queue full? */
-void backlog_check_queue(int listener);
+COLD void backlog_check_queue(int listener);
 /* ListenOverflows of this network namespace since this process first listened; -1 if it never did. */
 long long backlog_netns_overflows(void);
 /* In a forked child: its summary reports the overflows only from its own first listen() on. */

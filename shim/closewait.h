@@ -3,6 +3,7 @@
 #pragma once
 #include "config.h"
 #include "fdstate.h"
+#include "layout.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -59,4 +60,4 @@ static inline bool closewait_due_buffered(struct fd_entry *e, struct write_note 
  * on this thread unless flags has MSG_NOSIGNAL, exactly as the kernel does one write later.
  * False leaves errno untouched. Not in a vfork child (see vfork.h): its writes pass as without the
  * library, as the log, its counters and rate limits are the parent's. */
-bool closewait_refuses(int fd, struct write_note note, int flags, const struct write_size *size);
+COLD bool closewait_refuses(int fd, struct write_note note, int flags, const struct write_size *size);

@@ -1,5 +1,6 @@
 #include "fdstate.h"
 #include "config.h"
+#include "layout.h"
 #include "process.h"
 #include "real.h"
 
@@ -26,7 +27,7 @@ static uint64_t sockets_seen;
 
 /* Maps the page for the entries from slot's (mmap, not malloc: hooks such as close() may run in a
  * signal handler); NULL if it cannot. */
-static __attribute__((noinline)) struct fd_entry *map_page(struct fd_entry **slot)
+static COLD __attribute__((noinline)) struct fd_entry *map_page(struct fd_entry **slot)
 {
 	int saved = errno; /* ENOMEM: the program's call succeeded all the same */
 	struct fd_entry *page = NULL;
@@ -110,7 +111,7 @@ void fdstate_track(int fd, enum fd_origin origin)
 	track_new(fd, INODE_UNKNOWN, origin, fdstate_now_ms());
 }
 
-bool fdstate_track_accepted(int fd, int listener, bool *queue_check_due)
+HOT bool fdstate_track_accepted(int fd, int listener, bool *queue_check_due)
 {
 	struct fd_entry *l = fdstate_entry(listener);
 	if (!l)

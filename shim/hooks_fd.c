@@ -6,6 +6,7 @@
 #include "fdstate.h"
 #include "hooks.h"
 #include "init.h"
+#include "layout.h"
 #include "linger.h"
 #include "ownfd.h"
 #include "process.h"
@@ -75,7 +76,7 @@ void hooks_note_connected(int fd)
  * docs/PERFORMANCE.md). An entry goes stale only if its number was both closed and reused where no
  * hook sees it (fclose, then a raw socket system call): then the new entry may name a UNIX socket,
  * which every intervention turns away, as TCP_INFO fails on it, before it acts. */
-static int note_accepted(int listener, int fd)
+static HOT int note_accepted(int listener, int fd)
 {
 	bool queue_check_due;
 	if (fd >= 0 && fdstate_track_accepted(fd, listener, &queue_check_due)) {
@@ -87,7 +88,7 @@ static int note_accepted(int listener, int fd)
 	return fd;
 }
 
-INTERPOSED int accept(int fd, sockaddr_arg addr, socklen_t *len)
+INTERPOSED HOT int accept(int fd, sockaddr_arg addr, socklen_t *len)
 {
 	if (in_vfork_child())
 		return real.accept(fd, addr, len);
@@ -146,7 +147,7 @@ INTERPOSED int setsockopt(int fd, int level, int name, const void *value, sockle
 	return rc;
 }
 
-INTERPOSED int close(int fd)
+INTERPOSED HOT int close(int fd)
 {
 	/* A lingering close in a vfork child would take the socket out of epoll instances the parent
 	 * shares, and hand the parent's drain thread a number of the child's. */

@@ -4,6 +4,7 @@
  * Nothing here allocates, locks or logs on the pass-through path, and errno is as libc left it. */
 #include "fdstate.h"
 #include "hooks.h"
+#include "layout.h"
 #include "real.h"
 #include "vfork.h"
 
@@ -27,7 +28,7 @@ static bool iov_has_room(const struct iovec *iov, size_t n)
  * recv's; MSG_PEEK leaves the data in the socket, and MSG_ERRQUEUE reads the socket's error queue
  * (timestamps, zerocopy completions), not its data. A vfork child's number may name another socket
  * than the parent's: it notes nothing (vfork.h). */
-static ssize_t note_read(struct fd_entry *e, int fd, ssize_t got, bool had_room, int flags)
+static HOT ssize_t note_read(struct fd_entry *e, int fd, ssize_t got, bool had_room, int flags)
 {
 	if (got < 0 || (flags & MSG_ERRQUEUE) || !e || in_vfork_child())
 		return got;
@@ -70,11 +71,11 @@ static void note_passed_fds(const struct msghdr *msg, bool received)
  * call paid its prologue and epilogue. */
 #define PARAMETERS(...) __VA_ARGS__
 #define HOOK(type, name, params, args, fd, tracked)                                                    \
-	static __attribute__((noinline)) type name##_tracked(struct fd_entry *entry, PARAMETERS params) \
+	static HOT __attribute__((noinline)) type name##_tracked(struct fd_entry *entry, PARAMETERS params) \
 	{                                                                                             \
 		return tracked;                                                                       \
 	}                                                                                             \
-	INTERPOSED type name params                                                                   \
+	INTERPOSED HOT type name params                                                               \
 	{                                                                                             \
 		struct fd_entry *entry = fdstate_entry(fd);                                           \
 		return entry ? name##_tracked(entry, PARAMETERS args) : real.name args;              \

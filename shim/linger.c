@@ -1,6 +1,7 @@
 #include "linger.h"
 #include "clock.h"
 #include "epollset.h"
+#include "layout.h"
 #include "log.h"
 #include "ownfd.h"
 #include "process.h"
@@ -365,7 +366,7 @@ enum { MEMINFO_RMEM_ALLOC, MEMINFO_RCVBUF, MEMINFO_WMEM_ALLOC, MEMINFO_SNDBUF, M
  * nothing if nothing waits unread or unsent. One SO_MEMINFO says both at once when all we sent is
  * acknowledged (on loopback, by the time the program closes); else SIOCOUTQNSD says whether any of it
  * is unsent. False: ask TCP_INFO. */
-static bool finished_exchange(int fd, const struct fd_facts *facts)
+static HOT bool finished_exchange(int fd, const struct fd_facts *facts)
 {
 	const uint32_t told = FLAG_WROTE_LAST | FLAG_READ_BULK | FLAG_SHUT_WR | FLAG_READS_UNSEEN;
 	if ((facts->flags & told) != FLAG_WROTE_LAST || !facts->bytes_read)
@@ -649,7 +650,7 @@ static bool hand_over(int fd, const struct fd_facts *facts, int unread)
 	return true;
 }
 
-void linger_prepare(void)
+HOT void linger_prepare(void)
 {
 	if (config.linger == MODE_ON && LOAD(thread_state) != RUNNING && !linger_single_threaded())
 		linger_start_waiting();
@@ -668,13 +669,13 @@ bool linger_holds(int fd)
 }
 
 /* linger_close() once finished_exchange() said no: out of line, so that the common close stays short. */
-static __attribute__((noinline)) bool linger_if_worth(int fd, struct fd_facts *facts)
+static COLD __attribute__((noinline)) bool linger_if_worth(int fd, struct fd_facts *facts)
 {
 	int unread;
 	return worth_lingering(fd, fd, facts, &unread) && hand_over(fd, facts, unread);
 }
 
-bool linger_close(int fd, struct fd_entry *e)
+HOT bool linger_close(int fd, struct fd_entry *e)
 {
 	struct fd_facts facts;
 	fdstate_facts(e, &facts);

@@ -4,6 +4,7 @@
 #pragma once
 #include "config.h"
 #include "fdstate.h"
+#include "layout.h"
 #include "vfork.h"
 
 #include <stdbool.h>
@@ -54,7 +55,7 @@ static inline void linger_write_ends(struct write_token *writing)
  * call that waits (poll, select, epoll_wait, the sleeps and their kin), connects, accepts, or reads a
  * socket starts the thread, and so does exit(). */
 extern bool linger_wanted;
-void linger_start_waiting(void);
+COLD void linger_start_waiting(void);
 static inline void linger_start_wanted(void)
 {
 	if (__builtin_expect(__atomic_load_n(&linger_wanted, __ATOMIC_RELAXED), 0))

@@ -4,6 +4,7 @@
  * in the program or waits: a line that cannot be written now is dropped, and counted (log_dropped in
  * the summary). */
 #pragma once
+#include "layout.h"
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -54,10 +55,10 @@ void log_silence(void);
  * socket's traffic can repeat are logged at most once a second per socket, those that a shortage
  * repeats once a second per process, and the next line carries suppressed=N; the others come once
  * per call of the program's and are always logged. Preserves errno. */
-void log_event(enum log_event event, int fd, const struct log_field *fields, size_t nfields);
+COLD void log_event(enum log_event event, int fd, const struct log_field *fields, size_t nfields);
 /* The same for a socket the program knew as shown_fd, with addresses read while it was connected
  * (a lingering socket's peer is often gone by the time its line is written). */
-void log_event_at(enum log_event event, int shown_fd, const struct socket_addresses *addresses,
+COLD void log_event_at(enum log_event event, int shown_fd, const struct socket_addresses *addresses,
 		  const struct log_field *fields, size_t nfields);
 #define LOG_FIELDS(...)                                                                              \
 	(const struct log_field[]){__VA_ARGS__}, sizeof((const struct log_field[]){__VA_ARGS__}) / sizeof(struct log_field)

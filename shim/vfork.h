@@ -3,6 +3,7 @@
  * instances, the drain thread's slots, the log) is then the parent's, while the descriptor numbers the
  * child uses are its own: a hook running in the child must pass straight through to libc. */
 #pragma once
+#include "layout.h"
 #include <stdbool.h>
 
 #if defined(__x86_64__) || defined(__aarch64__)
@@ -14,7 +15,7 @@
 extern bool vfork_seen __attribute__((visibility("hidden")));
 
 /* Out of line: the calling thread's own record, and a getpid() while it says a vfork is under way. */
-bool vfork_is_child(void) __attribute__((visibility("hidden")));
+COLD bool vfork_is_child(void) __attribute__((visibility("hidden")));
 
 /* Is this a vfork() child that has not exec'd yet? Then touch nothing of the library's: call libc.
  * The first hook the parent calls after its child exec'd or exited ends the vfork. */
