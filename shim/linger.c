@@ -650,14 +650,28 @@ static bool hand_over(int fd, const struct fd_facts *facts, int unread)
 	return true;
 }
 
+/* A forked child has the one thread that forked, though glibc's count says it has more if its parent
+ * had: until it makes a thread itself, it starts its drain thread as a single-threaded process does,
+ * when a socket first lingers. (Under ThreadSanitizer a thread started in a forked copy of a threaded
+ * process can deadlock on the sanitizer's own allocator lock: the eager start did, in the hammer.) */
+static bool forked_unthreaded;
+
+/* May a thread of the program's close a socket where no call of the program's would start the drain
+ * thread? */
+static bool may_have_threads(void)
+{
+	return !linger_single_threaded() && !(LOAD(forked_unthreaded) && !LOAD(linger_unseen_threads));
+}
+
 HOT void linger_prepare(void)
 {
-	if (config.linger == MODE_ON && LOAD(thread_state) != RUNNING && !linger_single_threaded())
+	if (config.linger == MODE_ON && LOAD(thread_state) != RUNNING && may_have_threads())
 		linger_start_waiting();
 }
 
 void linger_note_program_thread(void)
 {
+	STORE(forked_unthreaded, false);
 	if (config.linger == MODE_ON && LOAD(thread_state) == STOPPED && fdstate_sockets_seen() > 0)
 		linger_start_waiting();
 }
@@ -1099,6 +1113,7 @@ void linger_after_fork_child(void)
 	unrung = waits_long = linger_wanted = false;
 	drop_descriptors();
 	STORE(thread_state, STOPPED);
+	STORE(forked_unthreaded, true);
 }
 
 uint64_t linger_quiet_count(void)

@@ -63,7 +63,8 @@ static inline void linger_start_wanted(void)
 }
 
 /* After connect() or accept() made a connection: in a process that already has several threads (or
- * may have, under musl), the drain thread costs nothing more, and starts at once. */
+ * may have, under musl; not a forked child that has made none), the drain thread costs nothing more,
+ * and starts at once. */
 void linger_prepare(void);
 /* After the program made a thread, if it has had a TCP socket: likewise. A close that lingers in a
  * worker may otherwise find no call of the program's that starts it (a server's main thread blocked

@@ -38,6 +38,33 @@ PY
 	[ "$output" = 1 ]
 }
 
+# The same exchange in a child forked by a program that has a second thread: the child has the one
+# thread that forked, though glibc's count (__libc_single_threaded) still says more. Its thread count
+# is printed by the child, after its connections closed.
+finished_exchange_in_forked_child() {
+	python3 - <<'PY'
+import os, socket, threading, time
+threading.Thread(target=time.sleep, args=(2,), daemon=True).start()
+pid = os.fork()
+if pid == 0:
+    l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
+    c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+    c.sendall(b"GET\n"); s.recv(100); s.sendall(b"answer\n"); s.close()
+    c.recv(100); c.close()
+    print([line.split()[1] for line in open("/proc/self/status") if line.startswith("Threads:")][0], flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+PY
+}
+
+@test "a child forked by a threaded program keeps its one thread while its connections never linger" {
+	run finished_exchange_in_forked_child
+	[ "$output" = 1 ]
+	run with_tcprare bash -c "$(declare -f finished_exchange_in_forked_child); finished_exchange_in_forked_child"
+	[ "$status" -eq 0 ]
+	[ "$output" = 1 ]
+}
+
 # A one-thread server answers a client whose request it has not read to its end, closes, and then
 # waits for a child in waitpid(), a call the library does not see: no drain thread can start yet.
 # Its client must still get the whole answer and a FIN, as the close itself sends it, long before
