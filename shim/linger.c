@@ -653,14 +653,16 @@ static bool hand_over(int fd, const struct fd_facts *facts, int unread)
 /* A forked child has the one thread that forked, though glibc's count says it has more if its parent
  * had: until it makes a thread itself, it starts its drain thread as a single-threaded process does,
  * when a socket first lingers. (Under ThreadSanitizer a thread started in a forked copy of a threaded
- * process can deadlock on the sanitizer's own allocator lock: the eager start did, in the hammer.) */
+ * process can deadlock on the sanitizer's own allocator lock: the eager start did, in the hammer.)
+ * Its writes are still counted (linger_write_starts): a thread glibc makes for itself (a SIGEV_THREAD
+ * timer's) may run the program's code, and no hook sees it made. */
 static bool forked_unthreaded;
 
 /* May a thread of the program's close a socket where no call of the program's would start the drain
- * thread? */
+ * thread? A thread made with clone() (linger_unseen_threads) may, in a forked child too. */
 static bool may_have_threads(void)
 {
-	return !linger_single_threaded() && !(LOAD(forked_unthreaded) && !LOAD(linger_unseen_threads));
+	return LOAD(linger_unseen_threads) || (!linger_single_threaded() && !LOAD(forked_unthreaded));
 }
 
 HOT void linger_prepare(void)
