@@ -3,6 +3,7 @@
  *
  *   writestream tcp N    connect to a loopback reader, write(fd, "x", 1) N times
  *   writestream null N   the same N writes to /dev/null (a descriptor the library does not track)
+ *   writestream close N  N opens and closes of /dev/null: what close() costs a file (open is not hooked)
  *   writestream tcp-clock N
  *                        as tcp, reading the coarse monotonic clock before each write, as the
  *                        guard's idle test does: that test's floor, run without the library
@@ -100,8 +101,9 @@ int main(int argc, char **argv)
 		return run_reader((int)parse_number(argv[2], 0, INT_MAX, "the listening descriptor"));
 	bool clocked = argc == 3 && strcmp(argv[1], "tcp-clock") == 0;
 	bool tcp = clocked || (argc == 3 && strcmp(argv[1], "tcp") == 0);
-	if (argc != 3 || (!tcp && strcmp(argv[1], "null") != 0)) {
-		fprintf(stderr, "usage: writestream tcp|tcp-clock|null N\n");
+	bool closes = argc == 3 && strcmp(argv[1], "close") == 0;
+	if (argc != 3 || (!tcp && !closes && strcmp(argv[1], "null") != 0)) {
+		fprintf(stderr, "usage: writestream tcp|tcp-clock|null|close N\n");
 		return 2;
 	}
 	long count = parse_number(argv[2], 1, 100000000, "the count");
@@ -115,7 +117,11 @@ int main(int argc, char **argv)
 	for (long i = 0; i < count; i++) {
 		if (clocked)
 			clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-		if (write(fd, "x", 1) != 1)
+		if (closes) {
+			int file = open("/dev/null", O_RDONLY);
+			if (file < 0 || close(file) != 0)
+				die("open and close /dev/null");
+		} else if (write(fd, "x", 1) != 1)
 			die("write");
 	}
 	uint64_t cpu1 = ns_of(CLOCK_PROCESS_CPUTIME_ID), wall1 = ns_of(CLOCK_MONOTONIC);

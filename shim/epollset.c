@@ -8,7 +8,7 @@
 #define MAX_EPOLL 256 /* nginx has one per worker process; libuv and most event loops one per thread */
 
 static int epoll_fds[MAX_EPOLL]; /* descriptor + 1; 0: free */
-static unsigned int used;        /* slots [0, used) may be taken */
+unsigned int epollset_used;      /* slots [0, epollset_used) may be taken */
 static bool overflowed;          /* an instance was not remembered */
 
 /* No identity check is needed: removing our socket from an instance that has since become another
@@ -16,7 +16,7 @@ static bool overflowed;          /* an instance was not remembered */
 
 static bool known(int fd)
 {
-	unsigned int n = __atomic_load_n(&used, __ATOMIC_ACQUIRE);
+	unsigned int n = __atomic_load_n(&epollset_used, __ATOMIC_ACQUIRE);
 	for (unsigned int i = 0; i < n; i++)
 		if (__atomic_load_n(&epoll_fds[i], __ATOMIC_RELAXED) == fd + 1)
 			return true;
@@ -31,9 +31,9 @@ void epollset_note_used(int epfd)
 		int expected = 0;
 		if (__atomic_compare_exchange_n(&epoll_fds[i], &expected, epfd + 1, false, __ATOMIC_RELEASE,
 						__ATOMIC_RELAXED)) {
-			unsigned int now = __atomic_load_n(&used, __ATOMIC_RELAXED);
-			while (now < i + 1 && !__atomic_compare_exchange_n(&used, &now, i + 1, true, __ATOMIC_RELEASE,
-									 __ATOMIC_RELAXED))
+			unsigned int now = __atomic_load_n(&epollset_used, __ATOMIC_RELAXED);
+			while (now < i + 1 && !__atomic_compare_exchange_n(&epollset_used, &now, i + 1, true,
+									 __ATOMIC_RELEASE, __ATOMIC_RELAXED))
 				;
 			return;
 		}
@@ -43,23 +43,25 @@ void epollset_note_used(int epfd)
 
 void epollset_note_copy(int oldfd, int newfd)
 {
-	if (newfd >= 0 && __atomic_load_n(&used, __ATOMIC_RELAXED) && known(oldfd))
+	if (newfd >= 0 && __atomic_load_n(&epollset_used, __ATOMIC_RELAXED) && known(oldfd))
 		epollset_note_used(newfd);
 }
 
-void epollset_note_closed(int fd)
+void epollset_forget(int fd)
 {
-	unsigned int n = __atomic_load_n(&used, __ATOMIC_ACQUIRE);
+	unsigned int n = __atomic_load_n(&epollset_used, __ATOMIC_ACQUIRE);
 	for (unsigned int i = 0; i < n; i++) {
-		int expected = fd + 1;
-		__atomic_compare_exchange_n(&epoll_fds[i], &expected, 0, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+		int expected = fd + 1; /* looked at first: most closes are of no instance, and a CAS locks */
+		if (__atomic_load_n(&epoll_fds[i], __ATOMIC_RELAXED) == expected)
+			__atomic_compare_exchange_n(&epoll_fds[i], &expected, 0, false, __ATOMIC_RELAXED,
+						    __ATOMIC_RELAXED);
 	}
 }
 
 bool epollset_remove_everywhere(int fd)
 {
 	int saved = errno;
-	unsigned int n = __atomic_load_n(&used, __ATOMIC_ACQUIRE);
+	unsigned int n = __atomic_load_n(&epollset_used, __ATOMIC_ACQUIRE);
 	for (unsigned int i = 0; i < n; i++) {
 		int epfd = __atomic_load_n(&epoll_fds[i], __ATOMIC_RELAXED) - 1;
 		if (epfd >= 0)

@@ -14,7 +14,15 @@
 void epollset_note_used(int epfd);
 /* newfd is a copy of oldfd: if oldfd is an epoll instance, so is newfd. */
 void epollset_note_copy(int oldfd, int newfd);
-void epollset_note_closed(int fd);
+/* fd is closed: if it was an epoll instance, it is one no longer. Inline: close() tells this for every
+ * number the descriptor table does not know, and a program that never used epoll pays a load. */
+extern unsigned int epollset_used; /* instances [0, epollset_used) of epollset.c's table may be known */
+void epollset_forget(int fd);
+static inline void epollset_note_closed(int fd)
+{
+	if (__atomic_load_n(&epollset_used, __ATOMIC_ACQUIRE))
+		epollset_forget(fd);
+}
 /* Removes fd from every known epoll instance. False if the program holds more instances than can be
  * remembered: then the socket may still be registered somewhere, and must not outlive its number. */
 bool epollset_remove_everywhere(int fd);

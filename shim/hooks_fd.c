@@ -147,6 +147,22 @@ INTERPOSED int setsockopt(int fd, int level, int name, const void *value, sockle
 	return rc;
 }
 
+/* close() of a number the descriptor table knows (e): a socket of the program's, or one of the
+ * library's lingering copies. Out of line, as the data path's tracked hooks are (hooks_io.c): the
+ * close of a file or a pipe then runs without a frame. */
+static HOT __attribute__((noinline)) int close_tracked(int fd, struct fd_entry *e)
+{
+	if (fdstate_origin(e) != FD_LINGERING) { /* a socket of the program's (see ownfd.c) */
+		if (config.linger != MODE_OFF && linger_close(fd, e)) /* linger_watches(), e in hand */
+			return 0;
+	} else if (refuse_own(fd))
+		return -1;
+	else
+		epollset_note_closed(fd);
+	fdstate_forget_entry(e); /* before the number is free for another thread to reuse */
+	return real.close(fd);
+}
+
 INTERPOSED HOT int close(int fd)
 {
 	/* A lingering close in a vfork child would take the socket out of epoll instances the parent
@@ -154,15 +170,13 @@ INTERPOSED HOT int close(int fd)
 	if (in_vfork_child())
 		return real.close(fd);
 	struct fd_entry *e = fdstate_entry(fd);
-	if (e && fdstate_origin(e) != FD_LINGERING) { /* a socket of the program's (see ownfd.c) */
-		if (config.linger != MODE_OFF && linger_close(fd, e)) /* linger_watches(), e in hand */
-			return 0;
-	} else if (refuse_own(fd))
+	if (e)
+		return close_tracked(fd, e);
+	if (!config.confined && ownfd_is_ours(fd)) { /* unknown to the table: not a lingering copy */
+		errno = EBADF;
 		return -1;
-	else
-		epollset_note_closed(fd);
-	if (e) /* before the number is free for another thread to reuse */
-		fdstate_forget_entry(e);
+	}
+	epollset_note_closed(fd);
 	return real.close(fd);
 }
 

@@ -24,7 +24,17 @@ bool ownfd_intact(int *slot);
 
 /* In a forked child: frees entries that another thread was filling in at the fork. */
 void ownfd_after_fork_child(void);
-bool ownfd_is_ours(int fd);
+
+/* Entries [0, ownfd_reached) of ownfd.c's table have ever been held; none, in a process that never
+ * kept a descriptor (the log on stderr, nothing lingered yet). Read by the inline test below. */
+extern int ownfd_reached;
+bool ownfd_find_kept(int fd);
+/* Is fd one of ours? Inline: close() asks for every number the descriptor table does not know (files,
+ * pipes), and without a descriptor kept that costs a load. */
+static inline bool ownfd_is_ours(int fd)
+{
+	return __atomic_load_n(&ownfd_reached, __ATOMIC_ACQUIRE) && ownfd_find_kept(fd);
+}
 /* The program is about to take this number (dup2 target): ours moves elsewhere first. True if one
  * of ours was there: if the program's call then fails, the number is to be closed. */
 bool ownfd_make_room(int fd);
