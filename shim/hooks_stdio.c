@@ -14,6 +14,11 @@
  * which no close() hook sees. A socket given up so gets what close() gives it: its entry is forgotten
  * before the number is free, and its close lingers where a plain one would lose data (linger.h).
  * fclose()'s flush of what is still buffered asks the guard first, as fflush() does. */
+
+/* When optimizing, glibc's <stdio.h> defines putchar(), vprintf() and fputc_unlocked()'s kin as extern
+ * inlines. This file defines them for export, after which clang would drop their visibility (GCC keeps
+ * it): ask glibc for no inlines. Before any header: <features.h> decides once. */
+#define __NO_INLINE__ 1
 #include "fdstate.h"
 #include "hooks.h"
 #include "real.h"

@@ -46,7 +46,7 @@ static inline void linger_write_ends(struct write_token *writing)
 	fdstate_write_ends(*writing);
 }
 /* On the variable holding linger_write_starts()'s result: the count ends as the write's scope does. */
-#define LINGER_COUNTED_WRITE __attribute__((cleanup(linger_write_ends)))
+#define LINGER_COUNTED_WRITE __attribute__((cleanup(linger_write_ends), unused)) /* used by its cleanup alone */
 
 /* The drain thread starts when a socket first lingers, not before: a second thread makes glibc wrap
  * every cancellable system call in two compare-and-swaps from then on, for good (docs/PERFORMANCE.md,

@@ -131,5 +131,5 @@ void *real_lookup(void **slot, const char *name);
 /* The next definition of a function that has no syscall stand-in: resolved at start, or here on
  * first use. */
 #define NEXT(name)                                                                                 \
-	((__typeof__(real.name))(__atomic_load_n(&real.name, __ATOMIC_ACQUIRE)                         \
-					 ?: real_lookup((void **)&real.name, #name)))
+	(__atomic_load_n(&real.name, __ATOMIC_ACQUIRE)                                                  \
+		 ?: (__typeof__(real.name))real_lookup((void **)&real.name, #name))

@@ -105,7 +105,7 @@ static long cpu_ticks(void)
 	if (!f || !fgets(line, sizeof(line), f))
 		die("stat");
 	fclose(f);
-	long utime, stime;
+	long utime = 0, stime = 0;
 	char *after = strrchr(line, ')');
 	if (!after || sscanf(after + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime, &stime) != 2)
 		die("stat");
