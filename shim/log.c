@@ -408,6 +408,27 @@ static int open_file(void)
 	return fd < 0 ? -1 : ownfd_keep(fd, &own_fd);
 }
 
+/* With %p each process writes a file of its own, opened by its first line (repair_destination()): a
+ * process with nothing to say (a script's sed, a forked child without a socket) leaves no empty
+ * file behind. At load only the directory is checked, so that a path that cannot work is still said
+ * at once. */
+static bool file_per_process(void)
+{
+	return strstr(config.log_path, "%p") != NULL;
+}
+
+static int check_file_directory(void)
+{
+	char path[PATH_MAX];
+	log_file_path(path);
+	char *slash = strrchr(path, '/'); /* a log path has one (config.c) */
+	if (slash == path)
+		slash[1] = '\0'; /* the root directory */
+	else if (slash)
+		*slash = '\0';
+	return faccessat(AT_FDCWD, slash ? path : ".", W_OK | X_OK, AT_EACCESS);
+}
+
 /* Why open_file failed with err, in words for the one line that says so. */
 static const char *open_file_failure(int err)
 {
@@ -430,7 +451,7 @@ void log_open(void)
 	int saved = errno;
 	strncpy(prog, program_invocation_short_name, sizeof(prog) - 1);
 	dest = config.log;
-	if (dest == LOG_FILE && open_file() < 0) {
+	if (dest == LOG_FILE && (file_per_process() ? check_file_directory() : open_file()) < 0) {
 		const char *reason = open_file_failure(errno);
 		log_problem((const char *[]){"tcprare: TCPRARE_LOG=", config.log_path, " cannot be opened (", reason,
 					     "): expected a writable file, or a FIFO that a process reads; using stderr",
@@ -456,10 +477,8 @@ void log_after_fork_child(void)
 	for (int i = 0; i < EV_COUNT; i++)
 		__atomic_store_n(&counters[i], 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&dropped, 0, __ATOMIC_RELAXED);
-	if (dest == LOG_FILE && strstr(config.log_path, "%p")) {
-		ownfd_drop(&own_fd);
-		open_file();
-	}
+	if (dest == LOG_FILE && file_per_process())
+		ownfd_drop(&own_fd); /* the child's own file is opened by its first line */
 }
 
 /* Makes sure lines still go where they should, and says where that is. */

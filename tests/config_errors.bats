@@ -71,6 +71,13 @@ expect_rejected() {
 	[[ "$stderr" == "tcprare: TCPRARE_LOG=/nonexistent/dir/tcprare.log cannot be opened (No such file or directory)"* ]]
 }
 
+@test "a per-process log path (%p) in a directory that does not exist is named at start, before any line" {
+	TCPRARE_LOG=/nonexistent/dir/tcprare.%p.log run --separate-stderr host
+	[ "$status" -eq 7 ]
+	[ "$output" = "host output" ]
+	[[ "$stderr" == "tcprare: TCPRARE_LOG=/nonexistent/dir/tcprare.%p.log cannot be opened (No such file or directory)"* ]]
+}
+
 @test "a bad value is named once, not again by every program the host starts, which keep the default too" {
 	local starts='sh -c "echo child: \${TCPRARE_SUMMARY-unset} \${TCPRARE_LOG-unset}"; echo parent'
 	run --separate-stderr env TCPRARE_SUMMARY=1 LD_PRELOAD="$PRELOAD" sh -c "$starts"

@@ -62,6 +62,14 @@ PY
 	[ "$(ls "$BATS_TEST_TMPDIR"/own.*.log | wc -l)" -eq 2 ]
 }
 
+@test "with %p, a process with nothing to log leaves no file: a script's commands make none" {
+	local dir=$BATS_TEST_TMPDIR/quiet
+	mkdir "$dir"
+	TCPRARE_LOG="$dir/%p.log" run with_tcprare sh -c 'ls / | grep -c . >/dev/null; sort /dev/null; echo done'
+	[ "$output" = "done" ]
+	[ "$(ls "$dir" | wc -l)" -eq 0 ]
+}
+
 @test "a child forked while its parent's other threads are logging logs its own lines" {
 	local dir=$BATS_TEST_TMPDIR/forked
 	mkdir "$dir"
