@@ -64,6 +64,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ask.h"
 #include "common.h"
 
 #define WINDOW 256 /* accept mode: how far the client may run ahead of the server (backlog: 4096) */
@@ -96,20 +97,6 @@ static void write_all(int fd, const void *buf, size_t n, const char *what)
 			die(what);
 		put += w > 0 ? (size_t)w : 0;
 	}
-}
-
-/* What the library's close asks the kernel after a finished exchange (finished_exchange() in
- * shim/linger.c): the socket's memory, SK_MEMINFO_RMEM_ALLOC, _WMEM_QUEUED and _BACKLOG among it,
- * and only if something is not yet acknowledged, what is unsent. */
-static void ask_as_the_library(int fd)
-{
-	enum { WMEM_QUEUED = 5 }; /* SK_MEMINFO_WMEM_QUEUED */
-	uint32_t mem[8];
-	int unsent;
-	if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &(socklen_t){sizeof(mem)}) != 0)
-		die("getsockopt SO_MEMINFO");
-	if (mem[WMEM_QUEUED] != 0 && ioctl(fd, SIOCOUTQNSD, &unsent) != 0)
-		die("ioctl SIOCOUTQNSD");
 }
 
 /* --- the client: no library, blocking sockets --- */
@@ -394,7 +381,8 @@ int main(int argc, char **argv)
 			read_exactly(fd, buf, sizeof(request) - 1, "read the request");
 			write_all(fd, answer, sizeof(answer) - 1, "write the answer");
 			if (asking)
-				ask_as_the_library(fd);
+				if (!ask_what_a_close_asks(fd))
+					die("ask SO_MEMINFO and SIOCOUTQNSD");
 			close(fd);
 		}
 		cpu1 = ns_of(CLOCK_PROCESS_CPUTIME_ID), wall1 = ns_of(CLOCK_MONOTONIC);
