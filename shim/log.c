@@ -398,6 +398,14 @@ static void log_file_path(char path[PATH_MAX])
 	path[n] = '\0';
 }
 
+/* With %p each process writes a file of its own. It is opened at load and at fork, before the
+ * program may give up its user, directory or root; if it is still empty at the process's exit it goes
+ * again (log_end), so that the commands of a script under the library leave no empty files behind. */
+static bool file_per_process(void)
+{
+	return strstr(config.log_path, "%p") != NULL;
+}
+
 /* Non-blocking, and kept so (the descriptor is ours alone): a FIFO without a reader fails to open at
  * once (ENXIO) instead of holding the program before main, and a full one drops lines. */
 static int open_file(void)
@@ -406,27 +414,6 @@ static int open_file(void)
 	log_file_path(path);
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0644);
 	return fd < 0 ? -1 : ownfd_keep(fd, &own_fd);
-}
-
-/* With %p each process writes a file of its own, opened by its first line (repair_destination()): a
- * process with nothing to say (a script's sed, a forked child without a socket) leaves no empty
- * file behind. At load only the directory is checked, so that a path that cannot work is still said
- * at once. */
-static bool file_per_process(void)
-{
-	return strstr(config.log_path, "%p") != NULL;
-}
-
-static int check_file_directory(void)
-{
-	char path[PATH_MAX];
-	log_file_path(path);
-	char *slash = strrchr(path, '/'); /* a log path has one (config.c) */
-	if (slash == path)
-		slash[1] = '\0'; /* the root directory */
-	else if (slash)
-		*slash = '\0';
-	return faccessat(AT_FDCWD, slash ? path : ".", W_OK | X_OK, AT_EACCESS);
 }
 
 /* Why open_file failed with err, in words for the one line that says so. */
@@ -451,7 +438,7 @@ void log_open(void)
 	int saved = errno;
 	strncpy(prog, program_invocation_short_name, sizeof(prog) - 1);
 	dest = config.log;
-	if (dest == LOG_FILE && (file_per_process() ? check_file_directory() : open_file()) < 0) {
+	if (dest == LOG_FILE && open_file() < 0) {
 		const char *reason = open_file_failure(errno);
 		log_problem((const char *[]){"tcprare: TCPRARE_LOG=", config.log_path, " cannot be opened (", reason,
 					     "): expected a writable file, or a FIFO that a process reads; using stderr",
@@ -477,8 +464,10 @@ void log_after_fork_child(void)
 	for (int i = 0; i < EV_COUNT; i++)
 		__atomic_store_n(&counters[i], 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&dropped, 0, __ATOMIC_RELAXED);
-	if (dest == LOG_FILE && file_per_process())
-		ownfd_drop(&own_fd); /* the child's own file is opened by its first line */
+	if (dest == LOG_FILE && file_per_process()) {
+		ownfd_drop(&own_fd);
+		open_file();
+	}
 }
 
 /* Makes sure lines still go where they should, and says where that is. */
@@ -637,6 +626,20 @@ void log_summary(const struct log_field *extra, size_t nextra)
 	if (config.log_format == LOG_JSON)
 		put(&l, "}");
 	emit(&l);
+}
+
+void log_end(void)
+{
+	/* Not under the program's seccomp filter, which may kill on unlink (see seccomp.c). */
+	if (LOAD(config.confined) || LOAD(dest) != LOG_FILE || !file_per_process() || !ownfd_intact(&own_fd))
+		return;
+	int saved = errno;
+	char path[PATH_MAX];
+	struct stat kept, named;
+	log_file_path(path);
+	if (fstat(LOAD(own_fd), &kept) == 0 && kept.st_size == 0 && stat(path, &named) == 0 && same_file(&kept, &named))
+		unlink(path);
+	errno = saved;
 }
 
 void log_problem(const char *const *parts)

@@ -2,8 +2,9 @@
  * closed at once), optionally from a forked child at the same time, after doing to its descriptors
  * what real programs do. Prints "refused N" per process (the number of writes refused).
  *
- *   log_storm [-n N] [-f] [-r FILE] [-c] [-C] [-T]
+ *   log_storm [-n N] [-f] [-u] [-r FILE] [-c] [-C] [-T]
  * -f fork: parent and child both log   -r FILE: dup2 FILE over stderr first
+ * -u after the fork, become user and group 65534 (nobody), as a server's worker does, then log
  * -c close_range(3, ~0U) first          -C closefrom(3) first (glibc closes without calling close)
  * -T then take the highest number open at start (the library's log) and print "close_range closed
  *    it: 1" if close_range can close it again, then take it again and print "closed it: 1" if close can */
@@ -53,12 +54,13 @@ static int highest_open_fd(void)
 int main(int argc, char **argv)
 {
 	int high = highest_open_fd();
-	int n = 100, forking = 0, opt;
+	int n = 100, forking = 0, dropping = 0, opt;
 	signal(SIGPIPE, SIG_IGN);
-	while ((opt = getopt(argc, argv, "n:fr:cCT")) != -1) {
+	while ((opt = getopt(argc, argv, "n:fur:cCT")) != -1) {
 		switch (opt) {
 		case 'n': n = atoi(optarg); break;
 		case 'f': forking = 1; break;
+		case 'u': dropping = 1; break;
 		case 'r': dup2(open(optarg, O_WRONLY | O_CREAT | O_APPEND, 0644), 2); break;
 		case 'c': close_range(3, ~0U, 0); break;
 		case 'C': closefrom(3); break;
@@ -74,6 +76,10 @@ int main(int argc, char **argv)
 		}
 	}
 	pid_t child = forking ? fork() : -1;
+	if (dropping && (setgid(65534) != 0 || setuid(65534) != 0)) {
+		perror("log_storm: setuid");
+		return 3;
+	}
 	printf("refused %d\n", storm(n));
 	fflush(stdout);
 	if (child > 0)
