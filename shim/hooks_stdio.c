@@ -16,9 +16,12 @@
  * fclose()'s flush of what is still buffered asks the guard first, as fflush() does. */
 
 /* When optimizing, glibc's <stdio.h> defines putchar(), vprintf() and fputc_unlocked()'s kin as extern
- * inlines. This file defines them for export, after which clang would drop their visibility (GCC keeps
- * it): ask glibc for no inlines. Before any header: <features.h> decides once. */
+ * inlines, and with _FORTIFY_SOURCE fprintf() and its kin as checking wrappers. This file defines them
+ * for export, after which clang would drop their visibility (GCC keeps it): ask glibc for neither.
+ * Before any header: <features.h> decides once. (The checks are for callers: the library's own are the
+ * _chk hooks.) */
 #define __NO_INLINE__ 1
+#undef _FORTIFY_SOURCE
 #include "fdstate.h"
 #include "hooks.h"
 #include "real.h"

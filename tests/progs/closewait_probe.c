@@ -52,6 +52,15 @@ static int nosignal;
 static FILE *reports; /* the original stdout: the stdout methods put the socket there */
 static FILE *stream;  /* the stdio methods' stream on the socket */
 
+/* The setup's own transfers, on loopback: each moves its few bytes whole, or the probe cannot go on. */
+static void setup_io(ssize_t moved, size_t len, const char *what)
+{
+	if (moved != (ssize_t)len) {
+		perror(what);
+		exit(1);
+	}
+}
+
 static void sleep_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, ms % 1000 * 1000000L};
@@ -294,11 +303,11 @@ int main(int argc, char **argv)
 	char buf[256];
 	if (!first) { /* the greeting, read whole by the server so that its close sends FIN, not RST */
 		if (!greeted)
-			write(client, "hello", 5);
-		read(server, buf, 5);
+			setup_io(write(client, "hello", 5), 5, "closewait_probe: greet");
+		setup_io(read(server, buf, 5), 5, "closewait_probe: read the greeting");
 	}
 	if (queue)
-		write(server, "unread", 6);
+		setup_io(write(server, "unread", 6), 6, "closewait_probe: queue");
 	for (long waited = 0; buffering && waited < idle_ms; waited += 50) {
 		sleep_ms(50);
 		fputc('.', socket_stream(client));
@@ -306,7 +315,7 @@ int main(int argc, char **argv)
 	if (!buffering)
 		sleep_ms(idle_ms);
 	if (farewell)
-		write(server, "421 idle timeout\r\n", 18);
+		setup_io(write(server, "421 idle timeout\r\n", 18), 18, "closewait_probe: farewell");
 	if (half)
 		shutdown(server, SHUT_WR);
 	else if (own_shut_rd) {

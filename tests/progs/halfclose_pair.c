@@ -77,7 +77,10 @@ int main(int argc, char **argv)
 		perror("halfclose_pair: connect");
 		return 1;
 	}
-	write(fd, "request\n", 8);
+	if (write(fd, "request\n", 8) != 8) {
+		perror("halfclose_pair: write the request");
+		return 1;
+	}
 	shutdown(fd, SHUT_WR);
 	char buf[65536];
 	ssize_t n, total = 0;
