@@ -55,5 +55,4 @@ __attribute__((destructor)) static void tcprare_unload(void)
 	const struct log_field extra[] = {FIELD_NUM("linger_quiet", linger_quiet_count()),
 					  FIELD_NUM("netns_listen_overflows", overflows)};
 	log_summary(extra, overflows >= 0 ? 2 : 1);
-	log_end();
 }

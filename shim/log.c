@@ -398,14 +398,6 @@ static void log_file_path(char path[PATH_MAX])
 	path[n] = '\0';
 }
 
-/* With %p each process writes a file of its own. It is opened at load and at fork, before the
- * program may give up its user, directory or root; if it is still empty at the process's exit it goes
- * again (log_end), so that the commands of a script under the library leave no empty files behind. */
-static bool file_per_process(void)
-{
-	return strstr(config.log_path, "%p") != NULL;
-}
-
 /* Non-blocking, and kept so (the descriptor is ours alone): a FIFO without a reader fails to open at
  * once (ENXIO) instead of holding the program before main, and a full one drops lines. */
 static int open_file(void)
@@ -464,7 +456,7 @@ void log_after_fork_child(void)
 	for (int i = 0; i < EV_COUNT; i++)
 		__atomic_store_n(&counters[i], 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&dropped, 0, __ATOMIC_RELAXED);
-	if (dest == LOG_FILE && file_per_process()) {
+	if (dest == LOG_FILE && strstr(config.log_path, "%p")) {
 		ownfd_drop(&own_fd);
 		open_file();
 	}
@@ -626,20 +618,6 @@ void log_summary(const struct log_field *extra, size_t nextra)
 	if (config.log_format == LOG_JSON)
 		put(&l, "}");
 	emit(&l);
-}
-
-void log_end(void)
-{
-	/* Not under the program's seccomp filter, which may kill on unlink (see seccomp.c). */
-	if (LOAD(config.confined) || LOAD(dest) != LOG_FILE || !file_per_process() || !ownfd_intact(&own_fd))
-		return;
-	int saved = errno;
-	char path[PATH_MAX];
-	struct stat kept, named;
-	log_file_path(path);
-	if (fstat(LOAD(own_fd), &kept) == 0 && kept.st_size == 0 && stat(path, &named) == 0 && same_file(&kept, &named))
-		unlink(path);
-	errno = saved;
 }
 
 void log_problem(const char *const *parts)

@@ -69,8 +69,6 @@ COLD void log_event_at(enum log_event event, int shown_fd, const struct socket_a
 /* One line of every counter and the extra fields, if TCPRARE_SUMMARY=on and the process had a TCP
  * socket. */
 void log_summary(const struct log_field *extra, size_t nextra);
-/* At exit, after the summary: the process's own log file (%p), if it is still empty, is removed. */
-void log_end(void);
 
 /* A configuration problem: one line, built from the NULL-terminated parts, to stderr (or syslog where
  * stderr is a socket, as in inetd-style servers, or closed), as harmlessly as every other line. */
