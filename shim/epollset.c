@@ -1,4 +1,5 @@
 #include "epollset.h"
+#include "high_water.h"
 #include "real.h"
 
 #include <errno.h>
@@ -31,10 +32,7 @@ void epollset_note_used(int epfd)
 		int expected = 0;
 		if (__atomic_compare_exchange_n(&epoll_fds[i], &expected, epfd + 1, false, __ATOMIC_RELEASE,
 						__ATOMIC_RELAXED)) {
-			unsigned int now = __atomic_load_n(&epollset_used, __ATOMIC_RELAXED);
-			while (now < i + 1 && !__atomic_compare_exchange_n(&epollset_used, &now, i + 1, true,
-									 __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-				;
+			high_water_raise(&epollset_used, i + 1);
 			return;
 		}
 	}

@@ -1,6 +1,7 @@
 #include "linger.h"
 #include "clock.h"
 #include "epollset.h"
+#include "high_water.h"
 #include "layout.h"
 #include "log.h"
 #include "ownfd.h"
@@ -130,10 +131,7 @@ static int claim(unsigned int *lingering)
 				uint64_t expected = 0;
 				if (n >= slots_made)
 					break;
-				unsigned int high = LOAD(high_water); /* before the claim: a fork may come between */
-				while (high < n + 1 && !__atomic_compare_exchange_n(&high_water, &high, n + 1, true,
-										     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-					;
+				high_water_raise(&high_water, n + 1); /* before the claim: a fork may come between */
 				if (__atomic_compare_exchange_n(&slots[n].socket, &expected, RESERVED, false,
 								__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
 					__atomic_fetch_or(&taken[w], 1ull << bit, __ATOMIC_ACQ_REL);

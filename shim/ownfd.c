@@ -1,5 +1,6 @@
 #include "ownfd.h"
 #include "fdstate.h"
+#include "high_water.h"
 #include "real.h"
 
 #include <errno.h>
@@ -22,7 +23,7 @@ static int claimed = -1;
 
 /* Entries [0, ownfd_reached) have ever been claimed; those above are free, and every search stops
  * there. */
-int ownfd_reached;
+unsigned int ownfd_reached;
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
@@ -102,7 +103,7 @@ static bool still_ours(struct own *own)
 /* Ours, by number, and confirmed (an fstat only when the number matches). */
 static struct own *find(int fd)
 {
-	for (int i = 0, n = LOAD(ownfd_reached); i < n; i++) {
+	for (unsigned int i = 0, n = LOAD(ownfd_reached); i < n; i++) {
 		int *slot = LOAD(owned[i].slot);
 		if (slot && LOAD(*slot) == fd)
 			return still_ours(&owned[i]) ? &owned[i] : NULL;
@@ -112,7 +113,7 @@ static struct own *find(int fd)
 
 static struct own *holder(const int *slot)
 {
-	for (int i = 0, n = LOAD(ownfd_reached); i < n; i++)
+	for (unsigned int i = 0, n = LOAD(ownfd_reached); i < n; i++)
 		if (LOAD(owned[i].slot) == slot)
 			return &owned[i];
 	return NULL;
@@ -128,10 +129,7 @@ int ownfd_keep(int fd, int *slot)
 			if (!__atomic_compare_exchange_n(&owned[i].slot, &free, &claimed, false, __ATOMIC_ACQ_REL,
 							 __ATOMIC_RELAXED))
 				continue;
-			int was = LOAD(ownfd_reached);
-			while (was <= i && !__atomic_compare_exchange_n(&ownfd_reached, &was, i + 1, true,
-									 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-				;
+			high_water_raise(&ownfd_reached, (unsigned int)i + 1);
 			STORE(owned[i].dev, st.st_dev);
 			STORE(owned[i].ino, st.st_ino);
 			STORE(*slot, fd);
@@ -200,7 +198,7 @@ bool ownfd_make_room(int fd)
 static long lowest_own_in(unsigned int from, unsigned int last)
 {
 	long lowest = -1;
-	for (int i = 0, n = LOAD(ownfd_reached); i < n; i++) {
+	for (unsigned int i = 0, n = LOAD(ownfd_reached); i < n; i++) {
 		int *slot = LOAD(owned[i].slot);
 		int fd = slot ? LOAD(*slot) : -1;
 		if (fd >= 0 && (unsigned int)fd >= from && (unsigned int)fd <= last && (lowest < 0 || fd < lowest) &&

@@ -27,7 +27,7 @@ void ownfd_after_fork_child(void);
 
 /* Entries [0, ownfd_reached) of ownfd.c's table have ever been held; none, in a process that never
  * kept a descriptor (the log on stderr, nothing lingered yet). Read by the inline test below. */
-extern int ownfd_reached;
+extern unsigned int ownfd_reached;
 bool ownfd_find_kept(int fd);
 /* Is fd one of ours? Inline: close() asks for every number the descriptor table does not know (files,
  * pipes), and without a descriptor kept that costs a load. */
