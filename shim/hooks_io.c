@@ -2,11 +2,8 @@
  * lingering on are counted while in the kernel; reads note EOF, so that the guard knows when the
  * program itself has seen the peer finish. Any other descriptor costs one table lookup and a jump.
  * Nothing here allocates, locks or logs on the pass-through path, and errno is as libc left it. */
+#include "libc_names.h" /* first */
 
-/* This file defines functions that _FORTIFY_SOURCE has glibc's headers define inline as checking
- * wrappers (read, recv, poll, fprintf...); after those clang would drop the definitions' visibility.
- * The checks are for callers: the library's own are the _chk hooks. */
-#undef _FORTIFY_SOURCE
 #include "fdstate.h"
 #include "hooks.h"
 #include "layout.h"

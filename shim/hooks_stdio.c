@@ -15,13 +15,12 @@
  * before the number is free, and its close lingers where a plain one would lose data (linger.h).
  * fclose()'s flush of what is still buffered asks the guard first, as fflush() does. */
 
-/* When optimizing, glibc's <stdio.h> defines putchar(), vprintf() and fputc_unlocked()'s kin as extern
- * inlines, and with _FORTIFY_SOURCE fprintf() and its kin as checking wrappers. This file defines them
- * for export, after which clang would drop their visibility (GCC keeps it): ask glibc for neither.
- * Before any header: <features.h> decides once. (The checks are for callers: the library's own are the
- * _chk hooks.) */
+/* When optimizing, glibc's <stdio.h> also defines putchar(), vprintf() and fputc_unlocked()'s kin as
+ * extern inlines, with the same effect under clang as fortify's wrappers (libc_names.h): ask glibc
+ * for none. Before any header, as there. */
 #define __NO_INLINE__ 1
-#undef _FORTIFY_SOURCE
+#include "libc_names.h"
+
 #include "fdstate.h"
 #include "hooks.h"
 #include "real.h"

@@ -2,11 +2,8 @@
  * lingered while no drain thread ran left its socket waiting for one (linger.h); a program's event
  * loop comes back here next, outside any signal handler in practice, and here the thread starts.
  * For everything else, these hooks pass straight on: one load and a jump. */
+#include "libc_names.h" /* first */
 
-/* This file defines functions that _FORTIFY_SOURCE has glibc's headers define inline as checking
- * wrappers (read, recv, poll, fprintf...); after those clang would drop the definitions' visibility.
- * The checks are for callers: the library's own are the _chk hooks. */
-#undef _FORTIFY_SOURCE
 #include "linger.h"
 #include "real.h"
 
